@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency of the project on Debian 12 (bookworm).
+#
+# Idempotent: when every package is already present it only checks and returns
+# (no apt-get update). Run as root, or as a user with sudo.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# Packages from bookworm itself.
+MAIN_PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libboost1.81-dev zlib1g-dev
+  clang-format wrk python3
+)
+# libcurl 8.14 (WebSocket support built in) and the matching curl tool come from
+# bookworm-backports: bookworm's own 7.88 has no ws:// support.
+BACKPORTS_PKGS=(libcurl4-openssl-dev curl)
+BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
+BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
+
+missing=()
+for p in "${MAIN_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+curl_dev_version=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
+curl_tool_version=$(dpkg-query -W -f='${Version}' curl 2>/dev/null || true)
+need_backports=0
+for v in "$curl_dev_version" "$curl_tool_version"; do
+  if [ -z "$v" ] || dpkg --compare-versions "$v" lt 8.11; then need_backports=1; fi
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ $need_backports = 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "$BACKPORTS_LINE" | $SUDO tee "$BACKPORTS_LIST" >/dev/null
+fi
+# A third-party source that cannot be reached must not stop the install.
+$SUDO apt-get update -o Acquire::Retries=3 || echo "install-deps: apt-get update reported errors; going on"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+if [ $need_backports = 1 ]; then
+  echo "install-deps: installing ${BACKPORTS_PKGS[*]} from bookworm-backports"
+  $SUDO apt-get install -y --no-install-recommends -t bookworm-backports "${BACKPORTS_PKGS[@]}"
+fi
+curl-config --version
