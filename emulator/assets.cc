@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,7 +73,7 @@ struct Rgb {
 // Everything about the generated shape that depends on the seed.
 struct ShapeParams {
   double sx, sy, sz;  // ellipsoid semi-axes
-  Rgb color;
+  Rgb color;          // sRGB
 };
 
 Rgb HsvToRgb(double h, double s, double v) {
@@ -99,6 +98,10 @@ Rgb HsvToRgb(double h, double s, double v) {
     default:
       return {v, p, q};
   }
+}
+
+double SrgbToLinear(double c) {
+  return c <= 0.04045 ? c / 12.92 : std::pow((c + 0.055) / 1.055, 2.4);
 }
 
 ShapeParams ParamsFromSeed(uint64_t seed) {
@@ -217,7 +220,7 @@ void AppendPngChunk(std::string& out, const char type[4], const uint8_t* data,
   AppendU32BigEndian(out, static_cast<uint32_t>(size));
   const size_t type_pos = out.size();
   out.append(type, 4);
-  out.append(reinterpret_cast<const char*>(data), size);
+  if (size > 0) out.append(reinterpret_cast<const char*>(data), size);
   const auto* crc_start = reinterpret_cast<const Bytef*>(out.data() + type_pos);
   const uLong crc =
       crc32(crc32(0L, Z_NULL, 0), crc_start, static_cast<uInt>(4 + size));
@@ -336,7 +339,8 @@ const std::string& TexturePng() {
   return *kPng;
 }
 
-// Writes one accessor object to the glTF JSON.
+// Starts an accessor object in the glTF JSON and writes its common fields.
+// The caller may add more (min, max) and must end the object.
 void WriteAccessor(rapidjson::Writer<rapidjson::StringBuffer>& w,
                    int buffer_view, int component_type, size_t count,
                    const char* type) {
@@ -350,6 +354,12 @@ void WriteAccessor(rapidjson::Writer<rapidjson::StringBuffer>& w,
   w.Key("type");
   w.String(type);
 }
+
+// Accessor indices in the glTF JSON. TEXCOORD_0 exists only when textured.
+constexpr int kPositionAccessor = 0;
+constexpr int kNormalAccessor = 1;
+constexpr int kIndexAccessor = 2;
+constexpr int kTexcoordAccessor = 3;
 
 struct BufferView {
   size_t offset;
@@ -366,6 +376,8 @@ std::string MakeGlb(uint64_t seed, bool textured) {
 
   // Binary chunk: every section starts at a multiple of 4 bytes.
   std::string bin;
+  bin.reserve(vertex_count * 32 + mesh.indices.size() * 2 +
+              (textured ? TexturePng().size() + 16 : 0));
   std::vector<BufferView> views;
   auto begin_view = [&](int target) {
     PadTo4(bin, '\0');
@@ -385,22 +397,20 @@ std::string MakeGlb(uint64_t seed, bool textured) {
   end_view();
   const int normal_view = 1;
 
-  int uv_view = -1;
-  if (textured) {
-    begin_view(kGlArrayBuffer);
-    for (float f : mesh.uvs) AppendF32(bin, f);
-    end_view();
-    uv_view = static_cast<int>(views.size()) - 1;
-  }
-
   begin_view(kGlElementArrayBuffer);
   for (uint16_t i : mesh.indices) AppendU16(bin, i);
   end_view();
   const int index_view = static_cast<int>(views.size()) - 1;
 
+  int uv_view = -1;
   int image_view = -1;
   if (textured) {
-    begin_view(0);
+    begin_view(kGlArrayBuffer);
+    for (float f : mesh.uvs) AppendF32(bin, f);
+    end_view();
+    uv_view = static_cast<int>(views.size()) - 1;
+
+    begin_view(0);  // images take no target
     bin.append(TexturePng());
     end_view();
     image_view = static_cast<int>(views.size()) - 1;
@@ -463,16 +473,16 @@ std::string MakeGlb(uint64_t seed, bool textured) {
   w.Key("attributes");
   w.StartObject();
   w.Key("POSITION");
-  w.Int(0);
+  w.Int(kPositionAccessor);
   w.Key("NORMAL");
-  w.Int(1);
+  w.Int(kNormalAccessor);
   if (textured) {
     w.Key("TEXCOORD_0");
-    w.Int(3);
+    w.Int(kTexcoordAccessor);
   }
   w.EndObject();
   w.Key("indices");
-  w.Int(2);
+  w.Int(kIndexAccessor);
   w.Key("material");
   w.Int(0);
   w.Key("mode");
@@ -489,11 +499,12 @@ std::string MakeGlb(uint64_t seed, bool textured) {
   w.String("triverse");
   w.Key("pbrMetallicRoughness");
   w.StartObject();
+  // glTF colour factors are linear; the seed colour is sRGB as in MakePng.
   w.Key("baseColorFactor");
   w.StartArray();
-  w.Double(params.color.r);
-  w.Double(params.color.g);
-  w.Double(params.color.b);
+  w.Double(SrgbToLinear(params.color.r));
+  w.Double(SrgbToLinear(params.color.g));
+  w.Double(SrgbToLinear(params.color.b));
   w.Double(1.0);
   w.EndArray();
   if (textured) {
@@ -549,9 +560,9 @@ std::string MakeGlb(uint64_t seed, bool textured) {
     w.EndArray();
   }
 
+  // In the order of the k*Accessor constants.
   w.Key("accessors");
   w.StartArray();
-  // 0: POSITION
   WriteAccessor(w, position_view, kGlFloat, vertex_count, "VEC3");
   w.Key("min");
   w.StartArray();
@@ -562,13 +573,10 @@ std::string MakeGlb(uint64_t seed, bool textured) {
   for (float f : max_pos) w.Double(f);
   w.EndArray();
   w.EndObject();
-  // 1: NORMAL
   WriteAccessor(w, normal_view, kGlFloat, vertex_count, "VEC3");
   w.EndObject();
-  // 2: indices
   WriteAccessor(w, index_view, kGlUnsignedShort, mesh.indices.size(), "SCALAR");
   w.EndObject();
-  // 3: TEXCOORD_0
   if (textured) {
     WriteAccessor(w, uv_view, kGlFloat, vertex_count, "VEC2");
     w.EndObject();

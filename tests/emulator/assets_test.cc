@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rapidjson/document.h"
@@ -225,6 +227,14 @@ void ParseGlb(const std::string& glb, Glb* out) {
   EXPECT_EQ(json_length % 4, 0u) << "JSON chunk must be 4-byte aligned";
   ASSERT_LE(20u + json_length + 8u, glb.size());
   const std::string json = glb.substr(20, json_length);
+  // JSON padding must be spaces (0x20); a NUL would end the text early for
+  // many parsers.
+  EXPECT_EQ(json.find('\0'), std::string::npos) << "NUL in JSON chunk";
+  const size_t json_end = json.find_last_of('}');
+  ASSERT_NE(json_end, std::string::npos);
+  EXPECT_EQ(json.find_first_not_of(' ', json_end + 1), std::string::npos)
+      << "JSON padding is not spaces";
+  EXPECT_LT(json.size() - json_end - 1, 4u) << "more padding than needed";
   // Padding is spaces, which JSON allows as trailing whitespace.
   out->json.Parse(json.data(), json.size());
   ASSERT_FALSE(out->json.HasParseError())
@@ -557,27 +567,39 @@ TEST(AssetsTest, Deterministic) {
 // ---------------------------------------------------------------------------
 // STL and OBJ
 
-// Counts of the mesh in MakeGlb(seed, false).
-void GlbCounts(uint64_t seed, size_t* vertices, size_t* triangles) {
+// The mesh in MakeGlb(seed, false), which MakeObj and MakeStl must match.
+struct GlbMesh {
+  std::vector<std::array<float, 3>> positions;
+  std::vector<uint32_t> indices;
+};
+
+void LoadGlbMesh(uint64_t seed, GlbMesh* mesh) {
   Glb glb;
   ASSERT_NO_FATAL_FAILURE(ParseGlb(MakeGlb(seed, false), &glb));
   const auto& prim = glb.json["meshes"][0]["primitives"][0];
-  const auto& accessors = glb.json["accessors"];
-  *vertices =
-      accessors[prim["attributes"]["POSITION"].GetInt()]["count"].GetUint64();
-  *triangles = accessors[prim["indices"].GetInt()]["count"].GetUint64() / 3;
+  AccessorData pos, idx;
+  ASSERT_NO_FATAL_FAILURE(
+      CheckAccessor(glb, prim["attributes"]["POSITION"].GetInt(), &pos));
+  ASSERT_NO_FATAL_FAILURE(CheckAccessor(glb, prim["indices"].GetInt(), &idx));
+  for (size_t v = 0; v < pos.count; ++v) {
+    mesh->positions.push_back({FloatAt(glb, pos, v, 0), FloatAt(glb, pos, v, 1),
+                               FloatAt(glb, pos, v, 2)});
+  }
+  for (size_t i = 0; i < idx.count; ++i) {
+    mesh->indices.push_back(IndexAt(glb, idx, i));
+  }
 }
 
 TEST(MakeStlTest, IsBinaryStlOfTheSameMesh) {
   for (uint64_t seed : kSeeds) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
-    size_t vertices = 0, triangles = 0;
-    ASSERT_NO_FATAL_FAILURE(GlbCounts(seed, &vertices, &triangles));
+    GlbMesh mesh;
+    ASSERT_NO_FATAL_FAILURE(LoadGlbMesh(seed, &mesh));
     const std::string stl = MakeStl(seed);
     ASSERT_GE(stl.size(), 84u);
     EXPECT_NE(stl.compare(0, 5, "solid"), 0) << "looks like ASCII STL";
     const uint32_t n = U32Le(stl, 80);
-    EXPECT_EQ(n, triangles);
+    ASSERT_EQ(n, mesh.indices.size() / 3);
     ASSERT_EQ(stl.size(), 84u + 50u * n);
     for (uint32_t t = 0; t < n; ++t) {
       const size_t base = 84 + 50 * static_cast<size_t>(t);
@@ -587,8 +609,9 @@ TEST(MakeStlTest, IsBinaryStlOfTheSameMesh) {
       for (int k = 0; k < 3; ++k) {
         for (int c = 0; c < 3; ++c) {
           p[k][c] = F32Le(stl, base + 12 + 12 * k + 4 * c);
-          ASSERT_LT(std::fabs(p[k][c]), 1.5f);
         }
+        ASSERT_EQ(p[k], mesh.positions[mesh.indices[3 * t + k]])
+            << "triangle " << t << " vertex " << k;
       }
       ASSERT_NEAR(
           std::sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]), 1.0f,
@@ -606,8 +629,8 @@ TEST(MakeStlTest, IsBinaryStlOfTheSameMesh) {
 TEST(MakeObjTest, IsObjOfTheSameMesh) {
   for (uint64_t seed : kSeeds) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
-    size_t vertices = 0, triangles = 0;
-    ASSERT_NO_FATAL_FAILURE(GlbCounts(seed, &vertices, &triangles));
+    GlbMesh mesh;
+    ASSERT_NO_FATAL_FAILURE(LoadGlbMesh(seed, &mesh));
     std::istringstream in(MakeObj(seed));
     std::string line;
     size_t v_count = 0, vn_count = 0;
@@ -623,8 +646,12 @@ TEST(MakeObjTest, IsObjOfTheSameMesh) {
         std::string rest;
         EXPECT_FALSE(static_cast<bool>(ls >> rest)) << line;
         if (tag == "v") {
+          ASSERT_LT(v_count, mesh.positions.size()) << "too many vertices";
+          const auto& expected = mesh.positions[v_count];
+          EXPECT_NEAR(x, expected[0], 1e-6) << line;
+          EXPECT_NEAR(y, expected[1], 1e-6) << line;
+          EXPECT_NEAR(z, expected[2], 1e-6) << line;
           ++v_count;
-          EXPECT_LT(std::fabs(x) + std::fabs(y) + std::fabs(z), 4.5) << line;
         } else {
           ++vn_count;
           EXPECT_NEAR(std::sqrt(x * x + y * y + z * z), 1.0, 1e-4) << line;
@@ -644,10 +671,15 @@ TEST(MakeObjTest, IsObjOfTheSameMesh) {
         ADD_FAILURE() << "unexpected line: " << line;
       }
     }
-    EXPECT_EQ(v_count, vertices);
-    EXPECT_EQ(vn_count, vertices);
-    EXPECT_EQ(faces.size(), triangles);
-    for (const auto& f : faces) {
+    EXPECT_EQ(v_count, mesh.positions.size());
+    EXPECT_EQ(vn_count, mesh.positions.size());
+    ASSERT_EQ(faces.size(), mesh.indices.size() / 3);
+    for (size_t t = 0; t < faces.size(); ++t) {
+      const auto& f = faces[t];
+      // Same triangles in the same order and winding as the GLB.
+      EXPECT_EQ(f[0], mesh.indices[3 * t] + 1);
+      EXPECT_EQ(f[2], mesh.indices[3 * t + 1] + 1);
+      EXPECT_EQ(f[4], mesh.indices[3 * t + 2] + 1);
       for (long i : f) {
         ASSERT_GE(i, 1);
         ASSERT_LE(static_cast<size_t>(i), v_count);
