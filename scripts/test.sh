@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds with warnings as errors and runs every
+# test. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+echo "== format check (clang-format, Google style)"
+mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find emulator tests -name '*.cc' -o -name '*.h')
+clang-format --dry-run -Werror "${sources[@]}"
+
+echo "== build (preset ci: RelWithDebInfo, -Werror)"
+cmake --preset ci >/dev/null
+cmake --build --preset ci
+
+echo "== tests"
+ctest --preset ci -j2 --timeout 600
