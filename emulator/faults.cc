@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
@@ -48,11 +49,18 @@ absl::Status ReadRate(const rapidjson::Value& obj, const char* key,
   return absl::OkStatus();
 }
 
+// `max` guards settings stored in an int: larger values would wrap.
 absl::Status ReadInt(const rapidjson::Value& obj, const char* key,
-                     const std::string& where, int64_t min, int64_t* out) {
+                     const std::string& where, int64_t min, int64_t* out,
+                     int64_t max = std::numeric_limits<int64_t>::max()) {
   auto it = obj.FindMember(key);
   if (it == obj.MemberEnd()) return absl::OkStatus();
-  if (!it->value.IsInt64() || it->value.GetInt64() < min) {
+  if (!it->value.IsInt64() || it->value.GetInt64() < min ||
+      it->value.GetInt64() > max) {
+    if (max != std::numeric_limits<int64_t>::max()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".", key, " must be an integer between ", min, " and ", max));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(where, ".", key, " must be an integer >= ", min));
   }
@@ -109,8 +117,9 @@ absl::Status MergeRoute(const rapidjson::Value& obj, const std::string& where,
   TRIVERSE_RETURN_IF_ERROR(ReadInt(obj, "latency_ms", where, 0, &latency));
   TRIVERSE_RETURN_IF_ERROR(
       ReadInt(obj, "latency_jitter_ms", where, 0, &jitter));
-  TRIVERSE_RETURN_IF_ERROR(
-      ReadInt(obj, "retry_after_seconds", where, 0, &retry_after));
+  TRIVERSE_RETURN_IF_ERROR(ReadInt(obj, "retry_after_seconds", where, 0,
+                                   &retry_after,
+                                   std::numeric_limits<int>::max()));
   TRIVERSE_RETURN_IF_ERROR(
       ReadRate(obj, "unavailable_rate", where, &r->unavailable_rate));
   TRIVERSE_RETURN_IF_ERROR(
@@ -169,7 +178,8 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
                    "close_without_finalized", "replay_duplicate_rate",
                    "trailing_blank_line", "enveloped_data"}));
     int64_t drop = s->websocket.drop_after_frames;
-    TRIVERSE_RETURN_IF_ERROR(ReadInt(w, "drop_after_frames", where, 0, &drop));
+    TRIVERSE_RETURN_IF_ERROR(ReadInt(w, "drop_after_frames", where, 0, &drop,
+                                     std::numeric_limits<int>::max()));
     s->websocket.drop_after_frames = static_cast<int>(drop);
     TRIVERSE_RETURN_IF_ERROR(ReadBool(w, "finalized_without_close", where,
                                       &s->websocket.finalized_without_close));

@@ -478,7 +478,12 @@ std::optional<ApiError> CheckValue(const Param& p, const rapidjson::Value& v,
   }
   if (p.type == PType::kString) {
     absl::string_view s(v.GetString(), v.GetStringLength());
-    if (p.min != kNoMin && static_cast<int64_t>(s.size()) < p.min) {
+    // Characters, not bytes: count UTF-8 code points (non-continuation
+    // bytes).
+    const int64_t chars = std::count_if(s.begin(), s.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    });
+    if (p.min != kNoMin && chars < p.min) {
       return InvalidParam(
           p.name, absl::StrCat("must be at least ", p.min, " characters long"));
     }
@@ -588,8 +593,11 @@ ApiResult<CreateRequest> ParseCreateRequest(absl::string_view flow_name,
       return InvalidParam(p.name, absl::StrCat("must be ", TypeName(p.type)));
     }
     if (auto err = CheckValue(p, v, legacy)) return *err;
-    if (p.moderated) req.texts.emplace_back(v.GetString());
-    if (p.file_ref) req.file_refs.emplace_back(p.name, v.GetString());
+    if (p.moderated) req.texts.emplace_back(v.GetString(), v.GetStringLength());
+    if (p.file_ref) {
+      req.file_refs.emplace_back(
+          p.name, std::string(v.GetString(), v.GetStringLength()));
+    }
     input.AddMember(key, rapidjson::Value(v, alloc), alloc);
   }
 
@@ -597,11 +605,13 @@ ApiResult<CreateRequest> ParseCreateRequest(absl::string_view flow_name,
     auto coid = doc.FindMember("client_order_id");
     if (coid != doc.MemberEnd() && !coid->value.IsNull()) {
       if (!coid->value.IsString() ||
-          !IsValidClientOrderId(coid->value.GetString())) {
+          !IsValidClientOrderId(absl::string_view(
+              coid->value.GetString(), coid->value.GetStringLength()))) {
         return InvalidParam("client_order_id",
                             "must be 1-64 characters from [A-Za-z0-9_-]");
       }
-      req.client_order_id = coid->value.GetString();
+      req.client_order_id =
+          std::string(coid->value.GetString(), coid->value.GetStringLength());
     }
     auto dup = doc.FindMember("allow_duplicate");
     if (dup != doc.MemberEnd() && !dup->value.IsNull()) {

@@ -322,8 +322,10 @@ ApiResult<std::string> TaskStore::RecordUpload(int account,
                                    options_.uploads_per_window, " uploads per ",
                                    absl::FormatDuration(options_.upload_window),
                                    " (images and models together)."));
+    // With no upload in the window (uploads_per_window <= 0) wait a window.
+    const absl::Time oldest = a.uploads.empty() ? now : a.uploads.front();
     e.retry_after_seconds = static_cast<int>(std::max<int64_t>(
-        1, CeilSeconds(a.uploads.front() + options_.upload_window - now)));
+        1, CeilSeconds(oldest + options_.upload_window - now)));
     return e;
   }
   a.uploads.push_back(now);
