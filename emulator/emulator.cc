@@ -182,8 +182,8 @@ class EmulatorImpl : public Emulator,
         faults_(options_.faults),
         store_(options_.engine, clock_, &faults_),
         ioc_(std::make_unique<asio::io_context>(std::max(1, options_.threads))),
-        acceptor_(asio::make_strand(*ioc_)),
-        ticker_(*ioc_) {
+        acceptor_(std::in_place, asio::make_strand(*ioc_)),
+        ticker_(std::in_place, *ioc_) {
     uint64_t secret = options_.engine.seed * 0x9e3779b97f4a7c15ULL ^
                       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
     signing_secret_ = absl::StrFormat("%016x", secret);
@@ -233,8 +233,9 @@ class EmulatorImpl : public Emulator,
   HttpStats stats_;
   std::string signing_secret_;
   std::unique_ptr<asio::io_context> ioc_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer ticker_;
+  // Optional so that Stop() can destroy them before the context.
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> ticker_;
   std::vector<std::thread> threads_;
   int port_ = 0;
   std::string base_url_;
@@ -253,7 +254,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     if (accepted_) --emulator_->stats().ws_open;
   }
 
-  // Start completes the upgrade and subscribes. `task_uuid` empty means
+  // Start subscribes and completes the upgrade. `task_uuid` empty means
   // watch/all.
   void Start(Request request, int account, std::string task_uuid,
              std::optional<absl::Time> since) {
@@ -267,6 +268,9 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
           res.set(http::field::server, "triverse-emulator");
         }));
     ws_.text(true);
+    // Subscribe before the 101 goes out, so that a client misses nothing
+    // that happens once it sees the upgrade; frames wait for OnAccept.
+    Subscribe();
     ws_.async_accept(request,
                      beast::bind_front_handler(&WebSocketSession::OnAccept,
                                                shared_from_this()));
@@ -278,6 +282,16 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     accepted_ = true;
     ++emulator_->stats().ws_open;
     ++emulator_->stats().ws_total;
+    if (vanished_) {
+      // The task vanished between the check and the upgrade.
+      Close(websocket::close_code::policy_error);
+      return;
+    }
+    if (!queue_.empty()) Write();
+    Read();
+  }
+
+  void Subscribe() {
     faults_ = emulator_->faults().settings().websocket;
     std::weak_ptr<WebSocketSession> weak = shared_from_this();
     auto executor = ws_.get_executor();
@@ -299,8 +313,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
       auto id = emulator_->store().WatchTask(account_, task_uuid_, on_event,
                                              &snapshot);
       if (!id.ok()) {
-        // The task vanished between the check and the upgrade.
-        Close(websocket::close_code::policy_error);
+        vanished_ = true;
         return;
       }
       watch_id_ = *id;
@@ -322,7 +335,6 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
         Enqueue(std::move(frame), e.finalized);
       }
     }
-    Read();
   }
 
   void Read() {
@@ -345,15 +357,19 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     if (closing_) return;
     // Only a single-task watch ends with its task.
     const bool last = finalized && !task_uuid_.empty();
-    if (last && faults_.close_without_finalized) {
-      Close(websocket::close_code::normal);
-      return;
-    }
-    queue_.push_back({std::move(frame), last});
-    if (queue_.size() == 1) Write();
+    // close_without_finalized: a close takes the place of `finalized`, after
+    // the frames queued before it.
+    const bool close = last && faults_.close_without_finalized;
+    queue_.push_back({close ? std::string() : std::move(frame), last, close});
+    if (accepted_ && queue_.size() == 1) Write();
   }
 
   void Write() {
+    if (queue_.front().close) {
+      queue_.clear();
+      Close(websocket::close_code::normal);
+      return;
+    }
     ws_.async_write(asio::buffer(queue_.front().frame),
                     beast::bind_front_handler(&WebSocketSession::OnWrite,
                                               shared_from_this()));
@@ -408,6 +424,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   struct Outgoing {
     std::string frame;
     bool last;
+    bool close = false;  // send a close frame instead
   };
 
   EmulatorImpl* const emulator_;
@@ -421,6 +438,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   uint64_t watch_id_ = 0;
   int frames_sent_ = 0;
   bool accepted_ = false;
+  bool vanished_ = false;  // the watched task was gone at subscription
   bool closing_ = false;
 };
 
@@ -452,7 +470,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
-    parser_->body_limit(kJsonBodyLimit);
+    // No limit yet: the parser would refuse a Content-Length above it while
+    // reading the header. OnHeader sets the limit of the route.
+    parser_->body_limit(boost::none);
     stream_.expires_after(std::chrono::seconds(60));
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -487,7 +507,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return;
       }
       parser_->body_limit(limit + kMultipartSlack);
+    } else {
+      parser_->body_limit(kJsonBodyLimit);
     }
+    if (absl::EqualsIgnoreCase(
+            absl::string_view(req[http::field::expect].data(),
+                              req[http::field::expect].size()),
+            "100-continue")) {
+      // RFC 9110 10.1.1: answer at once, or the client waits (libcurl: 1 s)
+      // before it sends the body.
+      auto interim = std::make_shared<http::response<http::empty_body>>(
+          http::status::continue_, req.version());
+      http::async_write(stream_, *interim,
+                        [self = shared_from_this(), interim](
+                            beast::error_code ec, std::size_t) {
+                          if (ec) {
+                            self->Close();
+                            return;
+                          }
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     stream_.expires_after(std::chrono::seconds(300));
     http::async_read(
         stream_, buffer_, *parser_,
@@ -1103,16 +1148,16 @@ absl::Status EmulatorImpl::Listen() {
         "listen host '", options_.listen_host, "' is not an IP address"));
   }
   tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options_.listen_host, ":",
                      options_.port, ": ", ec.message()));
   }
-  port_ = acceptor_.local_endpoint().port();
+  port_ = acceptor_->local_endpoint().port();
   const std::string host = address.is_v6()
                                ? absl::StrCat("[", options_.listen_host, "]")
                                : options_.listen_host;
@@ -1128,8 +1173,8 @@ absl::Status EmulatorImpl::Listen() {
 }
 
 void EmulatorImpl::Accept() {
-  acceptor_.async_accept(asio::make_strand(*ioc_), [this](beast::error_code ec,
-                                                          tcp::socket socket) {
+  acceptor_->async_accept(asio::make_strand(*ioc_), [this](beast::error_code ec,
+                                                           tcp::socket socket) {
     if (ec == asio::error::operation_aborted || stopped_) return;
     if (!ec) {
       beast::error_code ignored;
@@ -1142,21 +1187,19 @@ void EmulatorImpl::Accept() {
 
 void EmulatorImpl::Tick() {
   store_.Advance();
-  ticker_.expires_after(absl::ToChronoNanoseconds(options_.tick));
-  ticker_.async_wait([this](beast::error_code ec) {
+  ticker_->expires_after(absl::ToChronoNanoseconds(options_.tick));
+  ticker_->async_wait([this](beast::error_code ec) {
     if (!ec && !stopped_) Tick();
   });
 }
 
 void EmulatorImpl::Stop() {
   if (stopped_.exchange(true)) return;
-  asio::post(acceptor_.get_executor(), [this] {
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-  });
   ioc_->stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  acceptor_.reset();
+  ticker_.reset();
   // Destroying the context destroys every session (and so every watch)
   // while the store is still alive.
   ioc_.reset();
