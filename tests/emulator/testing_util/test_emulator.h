@@ -53,8 +53,7 @@ class TestEmulator {
   }
   // Ws("/tasks/watch/all?token=k") → ws://127.0.0.1:PORT/api/v1/...
   std::string Ws(const std::string& path) const {
-    return absl::StrCat("ws://127.0.0.1:", emulator_->port(), "/api/v1",
-                        path);
+    return absl::StrCat("ws://127.0.0.1:", emulator_->port(), "/api/v1", path);
   }
   std::string Url(const std::string& path) const {
     return absl::StrCat(emulator_->base_url(), path);
