@@ -15,8 +15,8 @@ cmake --build --preset default --target triverse-emulator ws_watchers
 work=$(mktemp -d)
 key=bench-key
 build/default/emulator/triverse-emulator --listen 127.0.0.1:0 --quiet \
-  --port_file "$work/port" --api_keys "$key:100000000" --task_duration 5s \
-  --workers_per_key 1000 --read_after_write_window 0s --duplicate_window 0s &
+  --port-file "$work/port" --api-keys "$key:100000000" --task-duration 5s \
+  --workers-per-key 1000 --read-after-write-window 0s --duplicate-window 0s &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done

@@ -5,6 +5,7 @@
 // environment variables (for the API keys only), then defaults.
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -105,11 +106,11 @@ std::vector<ApiKeyOptions> ParseKeys(const std::vector<std::string>& specs,
     k.credits = default_credits;
     if (colon != std::string::npos &&
         !absl::SimpleAtoi(spec.substr(colon + 1), &k.credits)) {
-      Fail(absl::StrCat("--api_keys: credits of key #", keys.size() + 1,
+      Fail(absl::StrCat("--api-keys: credits of key #", keys.size() + 1,
                         " are not an integer"));
     }
     if (k.key.empty()) {
-      Fail(absl::StrCat("--api_keys: key #", keys.size() + 1, " is empty"));
+      Fail(absl::StrCat("--api-keys: key #", keys.size() + 1, " is empty"));
     }
     keys.push_back(k);
   }
@@ -132,7 +133,19 @@ int main(int argc, char** argv) {
       "A local Triverse API (REST + WebSocket) with fault injection.\n"
       "Usage: triverse-emulator --listen 127.0.0.1:0 --port-file F "
       "[--api_keys k1:1000,k2:50] ...");
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  // Accept --flag-name as well as absl's --flag_name.
+  std::vector<std::string> normalised(argv, argv + argc);
+  for (size_t i = 1; i < normalised.size(); ++i) {
+    std::string& arg = normalised[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(arg.find('='), arg.size());
+    std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
+  }
+  std::vector<char*> args;
+  for (std::string& arg : normalised) args.push_back(arg.data());
+  std::vector<char*> rest =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (rest.size() > 1) Fail(absl::StrCat("unexpected argument: ", rest[1]));
 
   EmulatorOptions options;
@@ -172,7 +185,7 @@ int main(int argc, char** argv) {
   } else if (repeated == "conflict") {
     engine.repeated_order = triverse::emulator::RepeatedOrderMode::kConflict;
   } else {
-    Fail("--repeated_order_id must be 'return' or 'conflict'");
+    Fail("--repeated-order-id must be 'return' or 'conflict'");
   }
   engine.duplicate_window = absl::GetFlag(FLAGS_duplicate_window);
   engine.moderation_words = absl::GetFlag(FLAGS_moderation_words);
@@ -183,14 +196,14 @@ int main(int argc, char** argv) {
   engine.asset_retention = absl::GetFlag(FLAGS_asset_retention);
   engine.not_ready_code = absl::GetFlag(FLAGS_not_ready_code);
   if (engine.not_ready_code != 2005 && engine.not_ready_code != 1006) {
-    Fail("--not_ready_code must be 2005 or 1006");
+    Fail("--not-ready-code must be 2005 or 1006");
   }
   if (engine.run_duration <= absl::ZeroDuration()) {
-    Fail("--task_duration must be positive");
+    Fail("--task-duration must be positive");
   }
-  if (engine.workers_per_key < 1) Fail("--workers_per_key must be >= 1");
+  if (engine.workers_per_key < 1) Fail("--workers-per-key must be >= 1");
   if (engine.progress_step < 1 || engine.progress_step > 100) {
-    Fail("--progress_step must be in 1-100");
+    Fail("--progress-step must be in 1-100");
   }
   engine.seed = absl::GetFlag(FLAGS_seed);
   options.faults.seed = engine.seed;
@@ -201,6 +214,10 @@ int main(int argc, char** argv) {
     if (!s.ok()) Fail(absl::StrCat("--faults: ", s.message()));
   }
   options.auth_failure_status = absl::GetFlag(FLAGS_auth_failure_status);
+  if (options.auth_failure_status != 401 &&
+      options.auth_failure_status != 403) {
+    Fail("--auth-failure-status must be 401 or 403");
+  }
   options.threads = absl::GetFlag(FLAGS_threads);
   options.tick = absl::GetFlag(FLAGS_tick);
   options.public_base_url = absl::GetFlag(FLAGS_public_url);
@@ -229,10 +246,10 @@ int main(int argc, char** argv) {
     {
       std::ofstream out(tmp);
       out << (*emulator)->port() << "\n";
-      if (!out) Fail(absl::StrCat("--port_file: cannot write ", tmp));
+      if (!out) Fail(absl::StrCat("--port-file: cannot write ", tmp));
     }
     if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
-      Fail(absl::StrCat("--port_file: cannot rename to ", port_file));
+      Fail(absl::StrCat("--port-file: cannot rename to ", port_file));
     }
   }
   std::cerr << "triverse-emulator: serving " << (*emulator)->base_url()

@@ -14,7 +14,7 @@ cmake --build --preset default --target triverse-emulator
 work=$(mktemp -d)
 key=demo-key
 build/default/emulator/triverse-emulator --listen 127.0.0.1:0 \
-  --port_file "$work/port" --api_keys "$key:500" --task_duration 4s \
+  --port-file "$work/port" --api-keys "$key:500" --task-duration 4s \
   2>"$work/emulator.log" &
 emulator_pid=$!
 trap 'kill $emulator_pid 2>/dev/null || true; wait $emulator_pid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -1,0 +1,189 @@
+// Tests of the triverse-emulator binary itself: flags, the port file, the
+// request log and shutdown on SIGTERM.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/emulator/testing_util/http_client.h"
+
+extern char** environ;
+
+namespace triverse {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing_util::Bearer;
+using testing_util::HttpGet;
+using testing_util::WebSocketClient;
+
+constexpr char kSecretKey[] = "sk-binary-test-0123456789abcdef";
+
+// Process is the emulator binary running with its stderr on a pipe.
+class Process {
+ public:
+  explicit Process(std::vector<std::string> args) {
+    args.insert(args.begin(), TRIVERSE_EMULATOR_BINARY);
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) !=
+        0) {
+      pid_ = -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    stderr_fd_ = fds[0];
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+  }
+
+  // ReadUntil reads stderr until it contains `text` or the timeout passes.
+  bool ReadUntil(const std::string& text, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!absl::StrContains(output_, text)) {
+      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+      if (left <= 0) return false;
+      pollfd pfd{stderr_fd_, POLLIN, 0};
+      if (poll(&pfd, 1, static_cast<int>(left)) <= 0) return false;
+      char buf[4096];
+      const ssize_t n = read(stderr_fd_, buf, sizeof(buf));
+      if (n <= 0) return false;
+      output_.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Wait reads stderr to its end and returns the exit status.
+  int Wait() {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(stderr_fd_, buf, sizeof(buf))) > 0) {
+      output_.append(buf, static_cast<size_t>(n));
+    }
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+    return status;
+  }
+
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  bool exited_ = false;
+  std::string output_;
+};
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, "-", getpid());
+}
+
+TEST(EmulatorBinaryTest, ServesOnPortZeroLogsWithoutKeysAndStopsOnSigterm) {
+  const std::string port_file = TempPath("emulator-port");
+  std::remove(port_file.c_str());
+  Process p({"--listen", "127.0.0.1:0", "--port-file", port_file,
+             absl::StrCat("--api-keys=", kSecretKey, ":50"),
+             "--task_duration=1s"});
+  ASSERT_GT(p.pid(), 0);
+  ASSERT_TRUE(p.ReadUntil("serving", absl::Seconds(30))) << p.output();
+
+  std::ifstream in(port_file);
+  int port = 0;
+  in >> port;
+  ASSERT_GT(port, 0);
+  const std::string base = absl::StrCat("http://127.0.0.1:", port);
+
+  auto balance = HttpGet(base + "/api/v1/users/balance", {Bearer(kSecretKey)});
+  EXPECT_EQ(balance.status, 200);
+  EXPECT_THAT(balance.body, HasSubstr("\"balance\":50.0"));
+  EXPECT_EQ(HttpGet(base + "/api/v1/users/me").status, 401);
+  long status = 0;
+  auto ws = WebSocketClient::Connect(
+      absl::StrCat("ws://127.0.0.1:", port,
+                   "/api/v1/tasks/watch/all?token=", kSecretKey),
+      &status);
+  EXPECT_EQ(status, 101);
+  ws.reset();
+
+  ASSERT_EQ(kill(p.pid(), SIGTERM), 0);
+  const int exit_status = p.Wait();
+  EXPECT_TRUE(WIFEXITED(exit_status));
+  EXPECT_EQ(WEXITSTATUS(exit_status), 0);
+
+  // One line per request, the key's alias instead of the key, no token.
+  const std::string& log = p.output();
+  EXPECT_THAT(log, Not(HasSubstr(kSecretKey)));
+  EXPECT_THAT(log, Not(HasSubstr("token")));
+  int requests = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (absl::StrContains(line, " /api/v1/")) ++requests;
+  }
+  EXPECT_EQ(requests, 3) << log;
+  EXPECT_THAT(log, HasSubstr("GET /api/v1/users/balance 200"));
+  EXPECT_THAT(log, HasSubstr("key#1 users_balance"));
+  EXPECT_THAT(log, HasSubstr("GET /api/v1/tasks/watch/all 101"));
+  EXPECT_THAT(log, HasSubstr("stopped"));
+  std::remove(port_file.c_str());
+}
+
+struct BadFlag {
+  std::vector<std::string> args;
+  std::string named;
+};
+
+class EmulatorBinaryBadFlagTest : public ::testing::TestWithParam<BadFlag> {};
+
+TEST_P(EmulatorBinaryBadFlagTest, FailsAtStartNamingTheSetting) {
+  std::vector<std::string> args = {"--listen", "127.0.0.1:0"};
+  for (const std::string& a : GetParam().args) args.push_back(a);
+  Process p(args);
+  ASSERT_GT(p.pid(), 0);
+  const int status = p.Wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_THAT(p.output(), HasSubstr(GetParam().named));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, EmulatorBinaryBadFlagTest,
+    ::testing::Values(
+        BadFlag{{"--repeated-order-id", "sometimes"}, "--repeated-order-id"},
+        BadFlag{{"--not-ready-code", "500"}, "--not-ready-code"},
+        BadFlag{{"--api-keys", "k:lots"}, "--api-keys"},
+        BadFlag{{"--faults", "{\"routes\":{\"get_task\":{\"hang\":1}}}"},
+                "faults.routes.get_task.hang"},
+        BadFlag{{"--auth-failure-status", "404"}, "--auth-failure-status"},
+        BadFlag{{"--listen", "localhost"}, "--listen"}));
+
+}  // namespace
+}  // namespace triverse
