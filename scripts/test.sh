@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds with warnings as errors and runs every
-# test. Usage: scripts/test.sh
+# Installs the dependencies, checks formatting, builds with warnings as
+# errors and runs every test, then runs them again under ASan + UBSan.
+# Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,8 @@ cmake --build --preset ci
 
 echo "== tests"
 ctest --preset ci -j2 --timeout 600
+
+echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan
+ctest --preset asan -j2 --timeout 900
