@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "emulator/assets.h"
+#include "emulator/hashing.h"
 #include "emulator/multipart.h"
 #include "emulator/payloads.h"
 
@@ -117,24 +118,15 @@ std::optional<absl::Time> ParseSince(absl::string_view s) {
   return std::nullopt;
 }
 
-uint64_t SeedOf(absl::string_view uuid) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : uuid) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 std::string AssetBytes(const Task& task, const AssetSpec& a) {
-  const uint64_t seed = SeedOf(task.uuid);
+  const uint64_t seed = Fnv1a(task.uuid);
   switch (a.type) {
     case AssetType::kGlbTextured:
       return MakeGlb(seed, true);
     case AssetType::kGlbMesh:
       return MakeGlb(seed, false);
     case AssetType::kPng:
-      return MakePng(seed ^ SeedOf(a.file_name), a.width, a.height);
+      return MakePng(seed ^ Fnv1a(a.file_name), a.width, a.height);
     case AssetType::kObj:
       return MakeObj(seed);
     case AssetType::kStl:

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "emulator/hashing.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -11,21 +12,6 @@ namespace triverse::emulator {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-uint64_t Fnv1a(absl::string_view s, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 std::string Done(const rapidjson::StringBuffer& buf) {
   return std::string(buf.GetString(), buf.GetSize());
@@ -141,19 +127,14 @@ std::string FormatTimestamp(absl::Time t) {
 std::string AssetSignature(absl::string_view secret, absl::string_view path,
                            int64_t expires) {
   uint64_t h = Fnv1a(secret);
-  h = Fnv1a(path, Mix(h));
-  h = Mix(h ^ static_cast<uint64_t>(expires));
+  h = Fnv1a(path, SplitMix64(h));
+  h = SplitMix64(h ^ static_cast<uint64_t>(expires));
   return absl::StrFormat("%016x", h);
 }
 
 std::string AssetId(absl::string_view task_uuid, absl::string_view file_name) {
-  uint64_t hi = Mix(Fnv1a(task_uuid) ^ Fnv1a(file_name));
-  uint64_t lo = Mix(hi ^ 0x51ed270b27422fe5ULL);
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32,
-                         (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
-                         lo & 0xffffffffffffULL);
+  const uint64_t hi = SplitMix64(Fnv1a(task_uuid) ^ Fnv1a(file_name));
+  return FormatUuid(hi, SplitMix64(hi ^ 0x51ed270b27422fe5ULL));
 }
 
 std::string AssetUrl(const Task& task, const AssetSpec& asset,

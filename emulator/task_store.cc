@@ -9,25 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "emulator/hashing.h"
 
 namespace triverse::emulator {
 namespace {
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-std::string FormatUuid(uint64_t hi, uint64_t lo) {
-  // Version 4, variant 10xx.
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32,
-                         (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
-                         lo & 0xffffffffffffULL);
-}
 
 int64_t CeilSeconds(absl::Duration d) {
   return static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(d)));
@@ -66,8 +51,8 @@ TaskStore::TaskStore(EngineOptions options, const Clock* clock,
   for (size_t i = 0; i < options_.keys.size(); ++i) {
     AccountState a;
     a.key = options_.keys[i];
-    a.info.user_id = FormatUuid(Mix(options_.seed ^ (0xacc0 + i)),
-                                Mix(options_.seed + 0x5eed + i));
+    a.info.user_id = FormatUuid(SplitMix64(options_.seed ^ (0xacc0 + i)),
+                                SplitMix64(options_.seed + 0x5eed + i));
     a.info.email = a.key.email.empty()
                        ? absl::StrCat("user", i + 1, "@example.com")
                        : a.key.email;
@@ -95,8 +80,8 @@ AccountInfo TaskStore::Account(int account) const {
 
 std::string TaskStore::NewUuid() {
   ++uuid_counter_;
-  return FormatUuid(Mix(options_.seed * 31 + uuid_counter_),
-                    Mix(uuid_counter_ ^ (options_.seed << 20)));
+  return FormatUuid(SplitMix64(options_.seed * 31 + uuid_counter_),
+                    SplitMix64(uuid_counter_ ^ (options_.seed << 20)));
 }
 
 TaskStore::TaskState* TaskStore::FindLocked(int account,
