@@ -15,13 +15,24 @@ MAIN_PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost1.81-dev zlib1g-dev
-  clang-format wrk python3
+  clang-format wrk python3 nodejs npm
 )
 # libcurl 8.14 (WebSocket support built in) and the matching curl tool come from
 # bookworm-backports: bookworm's own 7.88 has no ws:// support.
 BACKPORTS_PKGS=(libcurl4-openssl-dev curl)
 BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
 BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
+
+# Tools from npm, installed into the project's .tools/ (git-ignored).
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUF_VERSION=1.75.0
+install_npm_tools() {
+  if [ "$("$ROOT/.tools/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+    echo "install-deps: installing @bufbuild/buf@$BUF_VERSION into .tools/"
+    npm install --prefix "$ROOT/.tools" --no-audit --no-fund --loglevel=error \
+      "@bufbuild/buf@$BUF_VERSION"
+  fi
+}
 
 missing=()
 for p in "${MAIN_PKGS[@]}"; do
@@ -34,7 +45,18 @@ for v in "$curl_dev_version" "$curl_tool_version"; do
   if [ -z "$v" ] || dpkg --compare-versions "$v" lt 8.11; then need_backports=1; fi
 done
 
+# nodejs/npm may come from another source than Debian (e.g. NodeSource):
+# any working npm will do.
+if command -v npm >/dev/null 2>&1; then
+  kept=()
+  for p in "${missing[@]}"; do
+    [ "$p" = nodejs ] || [ "$p" = npm ] || kept+=("$p")
+  done
+  missing=("${kept[@]}")
+fi
+
 if [ ${#missing[@]} -eq 0 ] && [ $need_backports = 0 ]; then
+  install_npm_tools
   echo "install-deps: everything is installed"
   exit 0
 fi
@@ -52,4 +74,5 @@ if [ $need_backports = 1 ]; then
   echo "install-deps: installing ${BACKPORTS_PKGS[*]} from bookworm-backports"
   $SUDO apt-get install -y --no-install-recommends -t bookworm-backports "${BACKPORTS_PKGS[@]}"
 fi
+install_npm_tools
 curl-config --version

@@ -11,6 +11,9 @@ echo "== format check (clang-format, Google style)"
 mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find emulator tests -name '*.cc' -o -name '*.h')
 clang-format --dry-run -Werror "${sources[@]}"
 
+echo "== proto lint (buf)"
+(cd proto && ../.tools/node_modules/.bin/buf lint && ../.tools/node_modules/.bin/buf format --diff --exit-code)
+
 echo "== build (preset ci: RelWithDebInfo, -Werror)"
 cmake --preset ci >/dev/null
 cmake --build --preset ci
