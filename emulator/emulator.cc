@@ -54,8 +54,8 @@ std::string PercentDecode(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && i + 2 <= s.size() - 1 + 0 &&
-        HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+        HexValue(s[i + 2]) >= 0) {
       out.push_back(
           static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
       i += 2;
@@ -960,9 +960,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (call_.route == "ws_watch_task") {
       uuid =
           call_.target.path.substr(std::string("/api/v1/tasks/watch/").size());
-      if (!IsIdSegment(uuid) ||
-          !emulator_->store().FindTask(uuid).has_value() ||
-          emulator_->store().FindTask(uuid)->account != account) {
+      const std::optional<Task> task =
+          IsIdSegment(uuid) ? emulator_->store().FindTask(uuid) : std::nullopt;
+      if (!task || task->account != account) {
         Send(Error(MakeError(kTaskNotFound,
                              "Check the task_uuid. Tasks are visible only to "
                              "the API key that created them.")));
