@@ -799,7 +799,6 @@ TEST_F(WebSocketTest, ThousandConcurrentWatchersAllGetFinalized) {
   ASSERT_GE(limit.rlim_cur, static_cast<rlim_t>(2 * kWatchers + 100))
       << "too few file descriptors for the test";
 
-  const absl::Time start = absl::Now();
   std::vector<std::string> tasks;
   for (int i = 0; i < kTasks; ++i) tasks.push_back(CreateTask());
   std::vector<std::unique_ptr<WebSocketClient>> clients;
@@ -834,7 +833,6 @@ TEST_F(WebSocketTest, ThousandConcurrentWatchersAllGetFinalized) {
   EXPECT_EQ(finalized, kWatchers);
   clients.clear();
   EXPECT_EQ(WaitForOpen(0), 0);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
 }
 
 }  // namespace

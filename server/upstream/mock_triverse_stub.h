@@ -1,0 +1,56 @@
+// MockTriverseStub is a gMock TriverseStub for testing the layers above the
+// Stub (decorators, Connection, WatchHub) without any network.
+// Thread-safety: as gMock mocks (expectations set before concurrent use).
+#ifndef TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
+#define TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
+
+#include <cstdint>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "server/upstream/triverse_stub.h"
+
+namespace triverse::upstream {
+
+class MockTriverseStub : public TriverseStub {
+ public:
+  MOCK_METHOD(uint64_t, CreateTask,
+              (const v1::CreateTaskRequest& request,
+               absl::string_view client_order_id, CallOptions options,
+               Callback<v1::TaskCreation> done),
+              (override));
+  MOCK_METHOD(uint64_t, GetTask,
+              (absl::string_view task_uuid,
+               absl::string_view read_after_write_header, CallOptions options,
+               Callback<v1::Task> done),
+              (override));
+  MOCK_METHOD(uint64_t, QuotePrice,
+              (const v1::QuotePriceRequest& request, CallOptions options,
+               Callback<v1::PriceQuote> done),
+              (override));
+  MOCK_METHOD(uint64_t, GetDownloadUrl,
+              (absl::string_view task_uuid, CallOptions options,
+               Callback<v1::DownloadUrl> done),
+              (override));
+  MOCK_METHOD(uint64_t, ListOwnModels,
+              (int64_t page, int64_t size, CallOptions options,
+               Callback<translate::OwnModelsPage> done),
+              (override));
+  MOCK_METHOD(uint64_t, GetUser, (CallOptions options, Callback<v1::User> done),
+              (override));
+  MOCK_METHOD(uint64_t, GetBalance,
+              (CallOptions options, Callback<v1::Balance> done), (override));
+  MOCK_METHOD(uint64_t, UploadFile,
+              (UploadSpec file, CallOptions options,
+               Callback<std::string> done),
+              (override));
+  MOCK_METHOD(uint64_t, DownloadAsset,
+              (absl::string_view task_uuid, CallOptions options,
+               DownloadSink sink, absl::AnyInvocable<void(absl::Status)> done),
+              (override));
+  MOCK_METHOD(void, Cancel, (uint64_t id), (override));
+};
+
+}  // namespace triverse::upstream
+
+#endif  // TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
