@@ -16,6 +16,7 @@
 #include "server/translate/upstream_json.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/flow_requests.h"
 
 namespace triverse::translate {
 namespace {
@@ -29,56 +30,13 @@ using testing_util::Bearer;
 using testing_util::HttpGet;
 using testing_util::HttpPost;
 using testing_util::HttpResponse;
+using testing_util::kImageUrl;
 using testing_util::kKeyA;
+using testing_util::kModelUrl;
+using testing_util::OneRequestPerFlow;
 using testing_util::TestEmulator;
 
 constexpr char kConsistentRead[] = "X-Triverse-Read-After-Write: 1";
-constexpr char kImageUrl[] = "https://example.com/input.png";
-constexpr char kModelUrl[] = "https://example.com/model.glb";
-
-// OneRequestPerFlow sets the required fields (and a few optional ones) of
-// every flow.
-std::vector<v1::CreateTaskRequest> OneRequestPerFlow() {
-  std::vector<v1::CreateTaskRequest> out(10);
-  auto* a = out[0].mutable_image_to_model();
-  a->set_image_file(kImageUrl);
-  a->set_texture_size(2048);
-  a->set_turbo(true);
-  auto* b = out[1].mutable_image_to_mesh();
-  b->set_image_file(kImageUrl);
-  b->set_polygon_limit(200000);
-  auto* c = out[2].mutable_text_to_model();
-  c->set_prompt("a wooden chair");
-  c->set_negative_prompt("blurry");
-  c->set_seed(42);
-  auto* d = out[3].mutable_text_to_mesh();
-  d->set_prompt("a stone table");
-  auto* e = out[4].mutable_texture_model();
-  e->set_image_file(kImageUrl);
-  e->set_model_file(kModelUrl);
-  auto* f = out[5].mutable_text_to_texture();
-  f->set_prompt("rusty metal");
-  f->set_model_file(kModelUrl);
-  f->set_texture_size(4096);
-  auto* g = out[6].mutable_model_preview_render();
-  g->set_model_file(kModelUrl);
-  g->set_image_count(2);
-  g->set_resolution("1024x1024");
-  g->add_camera_angles("front");
-  g->add_camera_angles("back");
-  auto* h = out[7].mutable_model_remesh();
-  h->set_model_file(kModelUrl);
-  h->set_target_face_count(5000);
-  h->set_face_type("quad");
-  auto* i = out[8].mutable_convert_model_format();
-  i->set_model_file(kModelUrl);
-  i->set_export_format("obj");
-  auto* j = out[9].mutable_image_generation();
-  j->set_prompt("a red fox");
-  j->set_image_count(2);
-  j->set_aspect_ratio("16:9");
-  return out;
-}
 
 v1::QuotePriceRequest QuoteFor(const v1::CreateTaskRequest& create) {
   // Same field numbers and types: the oneof carries over byte for byte.

@@ -24,6 +24,7 @@
 #include "server/upstream/triverse_stub.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/flow_requests.h"
 
 namespace triverse::upstream {
 namespace {
@@ -34,37 +35,16 @@ using ::testing::Not;
 using ::testing::SizeIs;
 using testing_util::HttpGet;
 using testing_util::HttpPost;
+using testing_util::kImageUrl;
 using testing_util::kKeyA;
 using testing_util::kKeyB;
+using testing_util::kModelUrl;
+using testing_util::OneRequestPerFlow;
 using testing_util::TestEmulator;
 
 constexpr char kRawHeader[] = "X-Triverse-Read-After-Write";
-constexpr char kImageUrl[] = "https://example.com/input.png";
-constexpr char kModelUrl[] = "https://example.com/model.glb";
 constexpr char kPoorKey[] = "test-key-poor";
 constexpr absl::Duration kWait = absl::Seconds(30);
-
-// OneRequestPerFlow sets the required fields of every flow.
-std::vector<v1::CreateTaskRequest> OneRequestPerFlow() {
-  std::vector<v1::CreateTaskRequest> out(10);
-  out[0].mutable_image_to_model()->set_image_file(kImageUrl);
-  out[1].mutable_image_to_mesh()->set_image_file(kImageUrl);
-  out[2].mutable_text_to_model()->set_prompt("a wooden chair");
-  out[3].mutable_text_to_mesh()->set_prompt("a stone table");
-  auto* e = out[4].mutable_texture_model();
-  e->set_image_file(kImageUrl);
-  e->set_model_file(kModelUrl);
-  auto* f = out[5].mutable_text_to_texture();
-  f->set_prompt("rusty metal");
-  f->set_model_file(kModelUrl);
-  out[6].mutable_model_preview_render()->set_model_file(kModelUrl);
-  out[7].mutable_model_remesh()->set_model_file(kModelUrl);
-  auto* i = out[8].mutable_convert_model_format();
-  i->set_model_file(kModelUrl);
-  i->set_export_format("obj");
-  out[9].mutable_image_generation()->set_prompt("a red fox");
-  return out;
-}
 
 v1::CreateTaskRequest TextToModel() { return OneRequestPerFlow()[2]; }
 
