@@ -12,6 +12,10 @@ namespace {
 
 constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";
 
+// The RetryInfo delay when the upstream sent no Retry-After: Envoy's 250 ms
+// backoff cap, long enough not to hammer a struggling upstream.
+constexpr absl::Duration kDefaultRetryDelay = absl::Milliseconds(250);
+
 // Row is one line of the mapping table.
 struct Row {
   absl::StatusCode code;
@@ -166,7 +170,7 @@ absl::Status AsStatus(const UpstreamError& e) {
   if (retryable) {
     google::rpc::RetryInfo retry;
     *retry.mutable_retry_delay() =
-        ToProto(e.retry_after.value_or(absl::Seconds(1)));
+        ToProto(e.retry_after.value_or(kDefaultRetryDelay));
     AddDetail(status, retry);
   }
   if (row->code == absl::StatusCode::kResourceExhausted) {
