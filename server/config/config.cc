@@ -1,0 +1,251 @@
+#include "server/config/config.h"
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "rapidjson/document.h"
+
+namespace triverse::config {
+namespace {
+
+// Setting names one configurable value in its three spellings.
+struct Setting {
+  const char* flag;  // --flag
+  const char* env;   // environment variable
+  const char* key;   // config file key
+};
+
+constexpr Setting kListen{"listen", "TRIVERSE_LISTEN", "listen"};
+constexpr Setting kUpstreamUrl{"upstream-url", "TRIVERSE_UPSTREAM_URL",
+                               "upstream_url"};
+constexpr Setting kApiKeyFile{"api-key-file", "TRIVERSE_API_KEY_FILE",
+                              "api_key_file"};
+constexpr Setting kAllowCallerKeys{
+    "allow-caller-keys", "TRIVERSE_ALLOW_CALLER_KEYS", "allow_caller_keys"};
+constexpr Setting kDefaultDeadline{
+    "default-deadline", "TRIVERSE_DEFAULT_DEADLINE", "default_deadline"};
+constexpr Setting kMaxAttempts{
+    "retry-max-attempts", "TRIVERSE_RETRY_MAX_ATTEMPTS", "retry_max_attempts"};
+constexpr Setting kInitialBackoff{"retry-initial-backoff",
+                                  "TRIVERSE_RETRY_INITIAL_BACKOFF",
+                                  "retry_initial_backoff"};
+constexpr Setting kMaxBackoff{"retry-max-backoff", "TRIVERSE_RETRY_MAX_BACKOFF",
+                              "retry_max_backoff"};
+constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
+
+constexpr Setting kAllSettings[] = {
+    kListen,          kUpstreamUrl, kApiKeyFile,     kAllowCallerKeys,
+    kDefaultDeadline, kMaxAttempts, kInitialBackoff, kMaxBackoff};
+
+// Value is a resolved setting with a description of where it came from.
+struct Value {
+  std::string text;
+  std::string source;  // e.g. "--listen", "TRIVERSE_LISTEN", "config file"
+};
+
+class Resolver {
+ public:
+  Resolver(const ConfigInputs& inputs, std::map<std::string, std::string> file,
+           std::string file_name)
+      : inputs_(inputs), file_(std::move(file)), file_name_(file_name) {}
+
+  std::optional<Value> Get(const Setting& s) const {
+    if (auto it = inputs_.flags.find(s.flag); it != inputs_.flags.end()) {
+      return Value{it->second, absl::StrCat("--", s.flag)};
+    }
+    if (auto it = inputs_.env.find(s.env); it != inputs_.env.end()) {
+      return Value{it->second, s.env};
+    }
+    if (auto it = file_.find(s.key); it != file_.end()) {
+      return Value{it->second, absl::StrCat("\"", s.key, "\" in ", file_name_)};
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const ConfigInputs& inputs_;
+  std::map<std::string, std::string> file_;
+  std::string file_name_;
+};
+
+absl::Status Invalid(const Value& v, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "invalid configuration: ", v.source, " ", rule, " (got \"",
+      v.text.size() > 64 ? v.text.substr(0, 64) + "..." : v.text, "\")"));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const std::string& setting) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("invalid configuration: ", setting,
+                                            ": cannot read file ", path));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ParseFile reads the JSON config file into key → text.
+absl::StatusOr<std::map<std::string, std::string>> ParseFile(
+    const std::string& path, const std::string& source) {
+  auto text = ReadFile(path, source);
+  if (!text.ok()) return text.status();
+  rapidjson::Document doc;
+  doc.Parse(text->c_str(), text->size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid configuration: ", path, " must be a JSON object"));
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& m : doc.GetObject()) {
+    const std::string key = m.name.GetString();
+    if (key == "api_key") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid configuration: \"api_key\" in ", path,
+          ": the API key is never read from the config file; use "
+          "\"api_key_file\" (a mounted Secret) or TRIVERSE_API_KEY"));
+    }
+    bool known = false;
+    for (const Setting& s : kAllSettings) known = known || key == s.key;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid configuration: unknown setting \"", key, "\" in ", path));
+    }
+    const rapidjson::Value& v = m.value;
+    if (v.IsString()) {
+      out[key] = v.GetString();
+    } else if (v.IsBool()) {
+      out[key] = v.GetBool() ? "true" : "false";
+    } else if (v.IsInt64()) {
+      out[key] = absl::StrCat(v.GetInt64());
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid configuration: \"", key, "\" in ", path,
+                       " must be a string, a boolean or an integer"));
+    }
+  }
+  return out;
+}
+
+absl::Status ParseDuration(const std::optional<Value>& v, absl::Duration* out) {
+  if (!v) return absl::OkStatus();
+  absl::Duration d;
+  if (!absl::ParseDuration(v->text, &d) || d <= absl::ZeroDuration()) {
+    return Invalid(*v, "must be a positive duration such as 250ms or 30s");
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
+  if (inputs.flags.count("api-key") != 0) {
+    return absl::InvalidArgumentError(
+        "invalid configuration: --api-key: the API key is never taken from a "
+        "flag; use --api-key-file (a mounted Secret) or TRIVERSE_API_KEY");
+  }
+  Config config;
+  std::map<std::string, std::string> file;
+  const Resolver bootstrap(inputs, {}, "");
+  if (std::optional<Value> path = bootstrap.Get(kConfig)) {
+    auto parsed = ParseFile(path->text, path->source);
+    if (!parsed.ok()) return parsed.status();
+    file = *std::move(parsed);
+    config.config_file = path->text;
+  }
+  const Resolver r(inputs, std::move(file), config.config_file);
+
+  if (auto v = r.Get(kListen)) {
+    const size_t colon = v->text.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(v->text.substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
+      return Invalid(*v, "must be HOST:PORT with a port in 0-65535");
+    }
+    config.listen = v->text;
+  }
+  if (auto v = r.Get(kUpstreamUrl)) {
+    if (!absl::StartsWith(v->text, "http://") &&
+        !absl::StartsWith(v->text, "https://")) {
+      return Invalid(*v, "must be an http:// or https:// URL");
+    }
+    if (absl::StrContains(v->text, "?") || absl::StrContains(v->text, "#")) {
+      return Invalid(*v, "must not have a query or a fragment");
+    }
+    config.upstream_url = std::string(absl::StripSuffix(v->text, "/"));
+  }
+  if (auto v = r.Get(kAllowCallerKeys)) {
+    const std::string b = absl::AsciiStrToLower(v->text);
+    if (b == "true" || b == "1" || b == "yes") {
+      config.allow_caller_keys = true;
+    } else if (b == "false" || b == "0" || b == "no") {
+      config.allow_caller_keys = false;
+    } else {
+      return Invalid(*v, "must be true or false");
+    }
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kDefaultDeadline), &config.default_deadline);
+      !s.ok()) {
+    return s;
+  }
+  if (auto v = r.Get(kMaxAttempts)) {
+    if (!absl::SimpleAtoi(v->text, &config.retry.max_attempts) ||
+        config.retry.max_attempts < 1 || config.retry.max_attempts > 10) {
+      return Invalid(*v, "must be an integer in 1-10");
+    }
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kInitialBackoff), &config.retry.initial_backoff);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kMaxBackoff), &config.retry.max_backoff);
+      !s.ok()) {
+    return s;
+  }
+  if (config.retry.initial_backoff > config.retry.max_backoff) {
+    return absl::InvalidArgumentError(
+        "invalid configuration: retry-initial-backoff must not exceed "
+        "retry-max-backoff");
+  }
+
+  if (auto v = r.Get(kApiKeyFile)) {
+    auto key = ReadFile(v->text, v->source);
+    if (!key.ok()) return key.status();
+    config.api_key = std::string(absl::StripAsciiWhitespace(*key));
+    if (config.api_key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid configuration: ", v->source, ": the key file ",
+                       v->text, " is empty"));
+    }
+  } else if (auto it = inputs.env.find("TRIVERSE_API_KEY");
+             it != inputs.env.end()) {
+    config.api_key = std::string(absl::StripAsciiWhitespace(it->second));
+    if (config.api_key.empty()) {
+      return absl::InvalidArgumentError(
+          "invalid configuration: TRIVERSE_API_KEY is set but empty");
+    }
+  }
+  if (config.api_key.empty() && !config.allow_caller_keys) {
+    return absl::InvalidArgumentError(
+        "invalid configuration: no API key: set --api-key-file, "
+        "TRIVERSE_API_KEY_FILE or TRIVERSE_API_KEY (or allow-caller-keys)");
+  }
+  return config;
+}
+
+}  // namespace triverse::config

@@ -1,0 +1,61 @@
+// The gateway's configuration: plain structs, loaded once at start-up.
+//
+// Precedence, highest first: command-line flags, TRIVERSE_* environment
+// variables, the JSON config file (--config / TRIVERSE_CONFIG), defaults.
+// The API key is never read from a flag (flags show up in `ps` and shell
+// history): it comes from a file (a mounted Kubernetes Secret:
+// --api-key-file / TRIVERSE_API_KEY_FILE / "api_key_file") or from the
+// TRIVERSE_API_KEY variable.
+#ifndef TRIVERSE_SERVER_CONFIG_CONFIG_H_
+#define TRIVERSE_SERVER_CONFIG_CONFIG_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace triverse::config {
+
+// RetryConfig bounds the upstream retries of idempotent calls.
+struct RetryConfig {
+  int max_attempts = 4;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+// Config is every setting of triverse-gateway.
+struct Config {
+  // host:port of the gRPC listener.
+  std::string listen = "0.0.0.0:50051";
+  // Base URL of the Triverse REST API, without a trailing slash.
+  std::string upstream_url = "https://api.triverse.ai/api/v1";
+  // The gateway's own upstream key. Empty only when callers must bring
+  // their own (allow_caller_keys).
+  std::string api_key;
+  // Accept a per-call key in the `x-triverse-api-key` request metadata
+  // (multi-tenant use).
+  bool allow_caller_keys = false;
+  // Deadline of calls that arrive without one.
+  absl::Duration default_deadline = absl::Seconds(30);
+  RetryConfig retry;
+  // Where the settings came from, for the start-up log (never the key).
+  std::string config_file;
+};
+
+// ConfigInputs are the raw sources. `flags` holds only the flags given on
+// the command line, by name without dashes (e.g. "upstream-url"); `env`
+// holds the process environment.
+struct ConfigInputs {
+  std::map<std::string, std::string> flags;
+  std::map<std::string, std::string> env;
+};
+
+// LoadConfig merges the sources by precedence and validates every setting.
+// Errors (INVALID_ARGUMENT, or NOT_FOUND for a missing file) name the
+// setting, its source and the rule; an API key given as a flag is refused.
+absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs);
+
+}  // namespace triverse::config
+
+#endif  // TRIVERSE_SERVER_CONFIG_CONFIG_H_

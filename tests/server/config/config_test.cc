@@ -1,0 +1,177 @@
+#include "server/config/config.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace triverse::config {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// TempFile writes `content` to a file removed at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    static int n = 0;
+    const char* dir = std::getenv("TEST_TMPDIR");
+    path_ = absl::StrCat(dir != nullptr ? dir : "/tmp", "/config-test-",
+                         getpid(), "-", n++);
+    std::ofstream(path_) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+ConfigInputs WithKey() {
+  ConfigInputs in;
+  in.env["TRIVERSE_API_KEY"] = "env-key";
+  return in;
+}
+
+TEST(ConfigTest, DefaultsWithAKeyFromTheEnvironment) {
+  auto c = LoadConfig(WithKey());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "0.0.0.0:50051");
+  EXPECT_EQ(c->upstream_url, "https://api.triverse.ai/api/v1");
+  EXPECT_EQ(c->api_key, "env-key");
+  EXPECT_FALSE(c->allow_caller_keys);
+  EXPECT_EQ(c->default_deadline, absl::Seconds(30));
+  EXPECT_EQ(c->retry.max_attempts, 4);
+}
+
+TEST(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
+  TempFile file(R"({"listen": "127.0.0.1:1", "upstream_url": "http://file/",
+                    "default_deadline": "5s", "retry_max_attempts": 2})");
+  ConfigInputs in = WithKey();
+  in.flags["config"] = file.path();
+  in.env["TRIVERSE_UPSTREAM_URL"] = "http://env/api/v1/";
+  in.env["TRIVERSE_LISTEN"] = "127.0.0.1:2";
+  in.flags["listen"] = "127.0.0.1:3";
+  auto c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:3");                // flag
+  EXPECT_EQ(c->upstream_url, "http://env/api/v1");    // env, no slash
+  EXPECT_EQ(c->default_deadline, absl::Seconds(5));   // file
+  EXPECT_EQ(c->retry.max_attempts, 2);                // file
+  EXPECT_EQ(c->retry.max_backoff, absl::Seconds(5));  // default
+  EXPECT_EQ(c->config_file, file.path());
+}
+
+TEST(ConfigTest, KeyFromAFileIsTrimmedAndWinsOverTheVariable) {
+  TempFile key("  file-key\n");
+  ConfigInputs in = WithKey();
+  in.env["TRIVERSE_API_KEY_FILE"] = key.path();
+  auto c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->api_key, "file-key");
+}
+
+TEST(ConfigTest, KeyIsNeverTakenFromAFlagOrTheConfigFile) {
+  ConfigInputs in = WithKey();
+  in.flags["api-key"] = "secret-on-the-command-line";
+  auto c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("--api-key"));
+  EXPECT_THAT(std::string(c.status().message()),
+              Not(HasSubstr("secret-on-the-command-line")));
+
+  TempFile file(R"({"api_key": "secret-in-a-configmap"})");
+  in = WithKey();
+  in.flags["config"] = file.path();
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("api_key_file"));
+  EXPECT_THAT(std::string(c.status().message()),
+              Not(HasSubstr("secret-in-a-configmap")));
+}
+
+TEST(ConfigTest, NoKeyFailsUnlessCallersBringTheirOwn) {
+  auto c = LoadConfig(ConfigInputs{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("no API key"));
+  ConfigInputs in;
+  in.flags["allow-caller-keys"] = "true";
+  c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->allow_caller_keys);
+}
+
+struct Bad {
+  std::string flag;
+  std::string value;
+  std::string named;
+};
+
+class ConfigBadValueTest : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(ConfigBadValueTest, FailsNamingTheSetting) {
+  ConfigInputs in = WithKey();
+  in.flags[GetParam().flag] = GetParam().value;
+  auto c = LoadConfig(in);
+  ASSERT_FALSE(c.ok()) << GetParam().flag;
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr(GetParam().named));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, ConfigBadValueTest,
+    ::testing::Values(
+        Bad{"listen", "nowhere", "--listen"},
+        Bad{"listen", "host:70000", "--listen"},
+        Bad{"upstream-url", "ftp://x", "--upstream-url"},
+        Bad{"upstream-url", "http://x/?token=1", "--upstream-url"},
+        Bad{"allow-caller-keys", "maybe", "--allow-caller-keys"},
+        Bad{"default-deadline", "soon", "--default-deadline"},
+        Bad{"default-deadline", "-1s", "--default-deadline"},
+        Bad{"retry-max-attempts", "0", "--retry-max-attempts"},
+        Bad{"retry-max-attempts", "many", "--retry-max-attempts"},
+        Bad{"retry-initial-backoff", "10s", "retry-initial-backoff"},
+        Bad{"retry-max-backoff", "0s", "--retry-max-backoff"}));
+
+TEST(ConfigTest, FileProblemsNameTheFileAndTheKey) {
+  ConfigInputs in = WithKey();
+  in.flags["config"] = "/nonexistent/triverse.json";
+  auto c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("/nonexistent/triverse.json"));
+
+  TempFile unknown(R"({"listen": "127.0.0.1:1", "colour": "blue"})");
+  in.flags["config"] = unknown.path();
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("\"colour\""));
+
+  TempFile not_json("listen = 1");
+  in.flags["config"] = not_json.path();
+  EXPECT_FALSE(LoadConfig(in).ok());
+
+  TempFile bad_value(R"({"default_deadline": "later"})");
+  in.flags["config"] = bad_value.path();
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("\"default_deadline\" in "));
+
+  TempFile empty_key("\n");
+  in = ConfigInputs{};
+  in.flags["api-key-file"] = empty_key.path();
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("empty"));
+}
+
+}  // namespace
+}  // namespace triverse::config
