@@ -1,0 +1,299 @@
+#include "server/service/validation.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace triverse::service {
+namespace {
+
+using errors::FieldViolation;
+
+// Checker collects violations under a field-path prefix such as
+// "text_to_model.".
+class Checker {
+ public:
+  Checker(std::vector<FieldViolation>* out, std::string prefix,
+          bool execution_fields_required)
+      : out_(out),
+        prefix_(std::move(prefix)),
+        required_(execution_fields_required) {}
+
+  void Add(absl::string_view field, std::string rule) {
+    out_->push_back({absl::StrCat(prefix_, field), std::move(rule)});
+  }
+
+  // Range of an optional integer field.
+  template <typename T>
+  void Range(absl::string_view field, bool has, T value, int64_t min,
+             int64_t max) {
+    if (has && (value < min || value > max)) {
+      Add(field, absl::StrCat("must be between ", min, " and ", max, " (got ",
+                              value, ")"));
+    }
+  }
+
+  // Prompt: required (for execution) and at least 3 characters.
+  void Prompt(absl::string_view field, const std::string& value) {
+    if (value.empty()) {
+      if (required_) Add(field, "is required");
+      return;
+    }
+    const auto chars = std::count_if(value.begin(), value.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    });
+    if (chars < 3) Add(field, "must be at least 3 characters long");
+  }
+
+  // File: required (for execution), a file_key from UploadFile or a URL.
+  void File(absl::string_view field, const std::string& value) {
+    if (value.empty()) {
+      if (required_) Add(field, "is required");
+      return;
+    }
+    if (!absl::StartsWith(value, "tasks/") &&
+        !absl::StartsWith(value, "https://") &&
+        !absl::StartsWith(value, "http://")) {
+      Add(field,
+          "must be a file_key from UploadFile (tasks/...) or an http(s) URL");
+    }
+  }
+
+  void OneOf(absl::string_view field, bool has, const std::string& value,
+             std::initializer_list<absl::string_view> allowed) {
+    if (!has) return;
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      Add(field,
+          absl::StrCat("must be one of: ", absl::StrJoin(allowed, ", ")));
+    }
+  }
+
+  bool execution_fields_required() const { return required_; }
+
+ private:
+  std::vector<FieldViolation>* out_;
+  std::string prefix_;
+  bool required_;
+};
+
+constexpr int64_t kMinPolygons = 1000;
+constexpr int64_t kMaxPolygons = 1500000;
+
+void Check(const v1::ImageToModelParams& p, Checker& c) {
+  c.File("image_file", p.image_file());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+  c.Range("texture_size", p.has_texture_size(), p.texture_size(), 1024, 4096);
+}
+
+void Check(const v1::ImageToMeshParams& p, Checker& c) {
+  c.File("image_file", p.image_file());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+}
+
+void Check(const v1::TextToModelParams& p, Checker& c) {
+  c.Prompt("prompt", p.prompt());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+  c.Range("texture_size", p.has_texture_size(), p.texture_size(), 1024, 4096);
+  c.Range("seed", p.has_seed(), p.seed(), 0, 4294967295LL);
+}
+
+void Check(const v1::TextToMeshParams& p, Checker& c) {
+  c.Prompt("prompt", p.prompt());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+  c.Range("seed", p.has_seed(), p.seed(), 0, 4294967295LL);
+}
+
+void Check(const v1::TextureModelParams& p, Checker& c) {
+  c.File("image_file", p.image_file());
+  c.File("model_file", p.model_file());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+  c.Range("texture_size", p.has_texture_size(), p.texture_size(), 1024, 4096);
+}
+
+void Check(const v1::TextToTextureParams& p, Checker& c) {
+  c.Prompt("prompt", p.prompt());
+  c.File("model_file", p.model_file());
+  c.Range("polygon_limit", p.has_polygon_limit(), p.polygon_limit(),
+          kMinPolygons, kMaxPolygons);
+  c.Range("texture_size", p.has_texture_size(), p.texture_size(), 1024, 4096);
+}
+
+void Check(const v1::ModelPreviewRenderParams& p, Checker& c) {
+  c.File("model_file", p.model_file());
+  c.OneOf("render_mode", p.has_render_mode(), p.render_mode(),
+          {"basic", "multi_angle", "custom", "preset"});
+  c.Range("image_count", p.has_image_count(), p.image_count(), 1, 10);
+  if (p.has_resolution()) {
+    std::vector<std::string> parts = absl::StrSplit(p.resolution(), 'x');
+    int w = 0, h = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &w) ||
+        !absl::SimpleAtoi(parts[1], &h) || w < 256 || h < 256 || w > 4096 ||
+        h > 4096) {
+      c.Add("resolution", "must be WIDTHxHEIGHT with each side in 256-4096");
+    }
+  }
+  for (int i = 0; i < p.camera_angles_size(); ++i) {
+    c.OneOf(absl::StrCat("camera_angles[", i, "]"), true, p.camera_angles(i),
+            {"front", "back", "left", "right", "top", "bottom"});
+  }
+}
+
+void Check(const v1::ModelRemeshParams& p, Checker& c) {
+  c.File("model_file", p.model_file());
+  c.Range("target_face_count", p.has_target_face_count(), p.target_face_count(),
+          100, kMaxPolygons);
+  c.OneOf("face_type", p.has_face_type(), p.face_type(), {"triangle", "quad"});
+  c.OneOf("export_format", p.has_export_format(), p.export_format(),
+          {"glb", "obj", "stl"});
+}
+
+void Check(const v1::ConvertModelFormatParams& p, Checker& c) {
+  c.File("model_file", p.model_file());
+  if (p.export_format().empty()) {
+    c.Add("export_format", "is required");
+  } else {
+    c.OneOf("export_format", true, p.export_format(), {"glb", "obj", "stl"});
+  }
+}
+
+void Check(const v1::ImageGenerationParams& p, Checker& c) {
+  c.Prompt("prompt", p.prompt());
+  c.Range("image_count", p.has_image_count(), p.image_count(), 1, 10);
+  c.OneOf("aspect_ratio", p.has_aspect_ratio(), p.aspect_ratio(),
+          {"1:1", "4:3", "3:4", "16:9", "9:16"});
+  c.Range("width", p.has_width(), p.width(), 256, 4096);
+  c.Range("height", p.has_height(), p.height(), 256, 4096);
+  c.Range("seed", p.has_seed(), p.seed(), 0, 4294967295LL);
+}
+
+// CheckParams dispatches on the chosen flow. CreateTaskRequest and
+// QuotePriceRequest share the oneof's field names.
+template <typename Request>
+void CheckParams(const Request& r, bool execution,
+                 std::vector<FieldViolation>* out) {
+  using R = Request;
+  auto in = [&](const char* flow) {
+    return Checker(out, absl::StrCat(flow, "."), execution);
+  };
+  switch (r.params_case()) {
+    case R::kImageToModel: {
+      Checker c = in("image_to_model");
+      return Check(r.image_to_model(), c);
+    }
+    case R::kImageToMesh: {
+      Checker c = in("image_to_mesh");
+      return Check(r.image_to_mesh(), c);
+    }
+    case R::kTextToModel: {
+      Checker c = in("text_to_model");
+      return Check(r.text_to_model(), c);
+    }
+    case R::kTextToMesh: {
+      Checker c = in("text_to_mesh");
+      return Check(r.text_to_mesh(), c);
+    }
+    case R::kTextureModel: {
+      Checker c = in("texture_model");
+      return Check(r.texture_model(), c);
+    }
+    case R::kTextToTexture: {
+      Checker c = in("text_to_texture");
+      return Check(r.text_to_texture(), c);
+    }
+    case R::kModelPreviewRender: {
+      Checker c = in("model_preview_render");
+      return Check(r.model_preview_render(), c);
+    }
+    case R::kModelRemesh: {
+      Checker c = in("model_remesh");
+      return Check(r.model_remesh(), c);
+    }
+    case R::kConvertModelFormat: {
+      Checker c = in("convert_model_format");
+      return Check(r.convert_model_format(), c);
+    }
+    case R::kImageGeneration: {
+      Checker c = in("image_generation");
+      return Check(r.image_generation(), c);
+    }
+    case R::PARAMS_NOT_SET:
+      out->push_back({"params", "is required: set one flow's parameters"});
+      return;
+  }
+}
+
+bool IsClientOrderId(absl::string_view id) {
+  return !id.empty() && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](char ch) {
+           return absl::ascii_isalnum(static_cast<unsigned char>(ch)) ||
+                  ch == '_' || ch == '-';
+         });
+}
+
+}  // namespace
+
+std::vector<FieldViolation> ValidateCreateTask(
+    const v1::CreateTaskRequest& request) {
+  std::vector<FieldViolation> out;
+  CheckParams(request, /*execution=*/true, &out);
+  if (!request.client_order_id().empty() &&
+      !IsClientOrderId(request.client_order_id())) {
+    out.push_back(
+        {"client_order_id", "must be 1-64 characters of [A-Za-z0-9_-]"});
+  }
+  return out;
+}
+
+std::vector<FieldViolation> ValidateQuotePrice(
+    const v1::QuotePriceRequest& request) {
+  std::vector<FieldViolation> out;
+  CheckParams(request, /*execution=*/false, &out);
+  return out;
+}
+
+std::vector<FieldViolation> ValidateTaskUuid(absl::string_view uuid) {
+  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
+  std::vector<absl::string_view> parts = absl::StrSplit(uuid, '-');
+  bool ok = parts.size() == 5;
+  for (size_t i = 0; ok && i < parts.size(); ++i) {
+    ok = static_cast<int>(parts[i].size()) == kGroups[i] &&
+         std::all_of(parts[i].begin(), parts[i].end(), [](char ch) {
+           return absl::ascii_isxdigit(static_cast<unsigned char>(ch));
+         });
+  }
+  if (ok) return {};
+  if (uuid.empty()) return {{"task_uuid", "is required"}};
+  return {{"task_uuid",
+           "must be a UUID such as 92483a80-236c-4889-9a95-4c90bb64dfd8"}};
+}
+
+std::vector<FieldViolation> ValidateListOwnModels(
+    const v1::ListOwnModelsRequest& request) {
+  std::vector<FieldViolation> out;
+  if (request.page_size() < 0 || request.page_size() > 100) {
+    out.push_back({"page_size", "must be between 0 and 100"});
+  }
+  int64_t page = 0;
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &page) || page < 1)) {
+    out.push_back({"page_token",
+                   "must be a next_page_token from a previous "
+                   "ListOwnModels response"});
+  }
+  return out;
+}
+
+}  // namespace triverse::service

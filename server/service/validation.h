@@ -1,0 +1,39 @@
+// Request validation of the TaskService RPCs: every documented rule, checked
+// before any upstream call, reported as google.rpc.BadRequest violations.
+#ifndef TRIVERSE_SERVER_SERVICE_VALIDATION_H_
+#define TRIVERSE_SERVER_SERVICE_VALIDATION_H_
+
+#include <vector>
+
+#include "server/errors/upstream_status.h"
+#include "triverse/v1/task_service.pb.h"
+
+namespace triverse::service {
+
+// ValidateCreateTask lists every violation of a CreateTaskRequest: a flow is
+// chosen; required fields are set; polygon_limit 1,000-1,500,000;
+// texture_size 1024-4096; prompt at least 3 characters; image_count 1-10;
+// enums (render_mode, face_type, export_format, aspect_ratio) and formats
+// (resolution WIDTHxHEIGHT); *_file fields a file_key (tasks/...) or an
+// http(s) URL; client_order_id empty or 1-64 characters of [A-Za-z0-9_-].
+// Field paths are the proto paths, e.g. "text_to_model.prompt".
+std::vector<errors::FieldViolation> ValidateCreateTask(
+    const v1::CreateTaskRequest& request);
+
+// ValidateQuotePrice applies the same rules to the price-affecting fields;
+// the execution-only fields (prompt, *_file) may be left empty.
+std::vector<errors::FieldViolation> ValidateQuotePrice(
+    const v1::QuotePriceRequest& request);
+
+// ValidateTaskUuid checks a task_uuid: a UUID (8-4-4-4-12 hex digits).
+std::vector<errors::FieldViolation> ValidateTaskUuid(
+    absl::string_view task_uuid);
+
+// ValidateListOwnModels checks page_size (0-100) and page_token (empty or a
+// token this gateway issued: a positive page number).
+std::vector<errors::FieldViolation> ValidateListOwnModels(
+    const v1::ListOwnModelsRequest& request);
+
+}  // namespace triverse::service
+
+#endif  // TRIVERSE_SERVER_SERVICE_VALIDATION_H_
