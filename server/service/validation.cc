@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/upstream/triverse_connection.h"
 
 namespace triverse::service {
 namespace {
@@ -235,14 +236,6 @@ void CheckParams(const Request& r, bool execution,
   }
 }
 
-bool IsClientOrderId(absl::string_view id) {
-  return !id.empty() && id.size() <= 64 &&
-         std::all_of(id.begin(), id.end(), [](char ch) {
-           return absl::ascii_isalnum(static_cast<unsigned char>(ch)) ||
-                  ch == '_' || ch == '-';
-         });
-}
-
 }  // namespace
 
 std::vector<FieldViolation> ValidateCreateTask(
@@ -250,7 +243,7 @@ std::vector<FieldViolation> ValidateCreateTask(
   std::vector<FieldViolation> out;
   CheckParams(request, /*execution=*/true, &out);
   if (!request.client_order_id().empty() &&
-      !IsClientOrderId(request.client_order_id())) {
+      !upstream::IsValidClientOrderId(request.client_order_id())) {
     out.push_back(
         {"client_order_id", "must be 1-64 characters of [A-Za-z0-9_-]"});
   }
