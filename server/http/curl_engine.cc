@@ -165,6 +165,12 @@ struct CurlEngine::Transfer {
   HttpResponse response;  // For a WebSocket: the upgrade response's headers.
   bool body_too_large = false;
   bool consumer_aborted = false;
+  // Which consumer callback stopped the transfer (for the message).
+  const char* aborted_by = "";
+  // The status of the latest status line, and whether the final response's
+  // head went to on_headers (REST only).
+  long head_status = 0;  // NOLINT(runtime/int)
+  bool head_reported = false;
 
   // WebSocket state: the message being reassembled and the close frame.
   std::string ws_message;
@@ -176,8 +182,26 @@ struct CurlEngine::Transfer {
 
 namespace {
 
-size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* response = static_cast<HttpResponse*>(user);
+// StatusCodeOf returns the code of an HTTP status line ("HTTP/1.1 200 OK" →
+// 200), or 0 when the line has no three-digit code after the version.
+long StatusCodeOf(absl::string_view line) {  // NOLINT(runtime/int)
+  const size_t space = line.find(' ');
+  if (space == absl::string_view::npos) return 0;
+  absl::string_view code = line.substr(space + 1, 3);
+  if (code.size() != 3) return 0;
+  long value = 0;  // NOLINT(runtime/int)
+  for (char c : code) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return 0;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+size_t CurlEngine::OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  HttpResponse* response = &t->response;
   const size_t length = size * count;
   absl::string_view line(data, length);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
@@ -187,9 +211,31 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     // A new status line: an interim (1xx) response came before. Keep only
     // the final response's headers.
     response->headers.clear();
+    t->head_status = StatusCodeOf(line);
+    if (t->head_status == 0) {
+      long code = 0;  // NOLINT(runtime/int)
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+      t->head_status = code;
+    }
     return length;
   }
-  if (line.empty()) return length;
+  if (line.empty()) {
+    // The end of a header block: an interim response's, the final
+    // response's, or (after a chunked body) the trailers'. on_headers runs
+    // for the final response's only.
+    if (!t->websocket && !t->head_reported && t->head_status >= 200) {
+      t->head_reported = true;
+      if (t->request.on_headers) {
+        response->status = t->head_status;
+        if (!t->request.on_headers(*response)) {
+          t->consumer_aborted = true;
+          t->aborted_by = "on_headers";
+          return 0;  // Not `length`: libcurl aborts the transfer.
+        }
+      }
+    }
+    return length;
+  }
   if (line.front() == ' ' || line.front() == '\t') {
     // Obsolete line folding: a continuation of the previous value.
     if (!response->headers.empty()) {
@@ -205,8 +251,6 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
       std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
   return length;
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<CurlEngine>> CurlEngine::Create(
     Options options) {
@@ -389,7 +433,10 @@ absl::Status CurlEngine::Setup(Transfer& t, const Options& options) {
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t.error);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.header_list);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t.response);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
+  // A proxy's CONNECT response is not the upstream's: keep it away from
+  // the header callback (and from on_headers).
+  curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
   if (ws) return absl::OkStatus();
@@ -427,6 +474,7 @@ size_t CurlEngine::OnBody(char* data, size_t size, size_t count, void* user) {
   if (t->request.on_body_chunk) {
     if (!t->request.on_body_chunk(absl::string_view(data, length))) {
       t->consumer_aborted = true;
+      t->aborted_by = "on_body_chunk";
       return CURL_WRITEFUNC_ERROR;
     }
     return length;
@@ -554,10 +602,11 @@ void CurlEngine::CompleteFinished() {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http_status);
     absl::Status status;
     if (t->consumer_aborted) {
-      status = absl::CancelledError(absl::StrCat(
-          t->operation, t->websocket ? ": on_message stopped the connection"
-                                     : ": the body consumer stopped the "
-                                       "transfer"));
+      status = absl::CancelledError(
+          t->websocket ? absl::StrCat(t->operation,
+                                      ": on_message stopped the connection")
+                       : absl::StrCat(t->operation, ": ", t->aborted_by,
+                                      " stopped the transfer"));
     } else if (t->body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
       status = absl::ResourceExhaustedError(absl::StrCat(
           t->operation, t->websocket ? ": message" : ": response body",

@@ -25,6 +25,8 @@
 
 namespace triverse::http {
 
+struct HttpResponse;
+
 // HttpRequest is one REST exchange to start. Move-only (it may carry a body
 // sink).
 struct HttpRequest {
@@ -43,6 +45,16 @@ struct HttpRequest {
   // receiving) must finish within `timeout`, else DEADLINE_EXCEEDED.
   // Must be positive; absl::InfiniteDuration() means no limit.
   absl::Duration timeout = absl::Seconds(30);
+  // Optional response-head observer. When set, it runs once, on the engine
+  // thread, as soon as the final (non-1xx) response's status line and
+  // headers have arrived, before any body chunk: `head` has the status and
+  // the headers (as in the final HttpResponse) and an empty body. It lets a
+  // streaming consumer decide what the body is (an asset or an error
+  // envelope) before on_body_chunk sees it. It does not run when the
+  // transfer fails before the headers are complete. Returning false aborts
+  // the transfer, which then completes with CANCELLED. Must not block.
+  // `head` is valid only during the call.
+  absl::AnyInvocable<bool(const HttpResponse& head)> on_headers;
   // Optional body sink. When set, every chunk of the response body (whatever
   // the HTTP status) is handed to it as it arrives, on the engine thread, and
   // HttpResponse::body stays empty; the body size limit of the engine does not
@@ -117,8 +129,8 @@ struct WebSocketEnd {
 //                       when the request is idempotent.
 //   RESOURCE_EXHAUSTED  the body exceeded Options::max_response_body_bytes,
 //                       or out of memory.
-//   CANCELLED           Cancel(), engine destruction, or on_body_chunk
-//                       returned false.
+//   CANCELLED           Cancel(), engine destruction, or on_headers or
+//                       on_body_chunk returned false.
 //   FAILED_PRECONDITION TLS peer verification or local TLS setup failed.
 //   DATA_LOSS           the body could not be decoded.
 //   UNKNOWN             any other libcurl failure (the message names it).
@@ -187,7 +199,8 @@ class CurlEngine {
 
   CurlEngine(Options options, void* multi);
 
-  // libcurl's write callback; `user` is the Transfer.
+  // libcurl's header and write callbacks; `user` is the Transfer.
+  static size_t OnHeader(char* data, size_t size, size_t count, void* user);
   static size_t OnBody(char* data, size_t size, size_t count, void* user);
   static size_t OnWebSocketData(Transfer& t, char* data, size_t length);
   // Enqueues a prepared transfer for the engine thread.

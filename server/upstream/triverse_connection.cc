@@ -1,7 +1,9 @@
 #include "server/upstream/triverse_connection.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -38,6 +40,19 @@ class TriverseConnectionImpl::Op : public TriverseConnectionImpl::OpBase {
   absl::AnyInvocable<void(T&)> on_success;
   // NOT_FOUND before this time is read-after-write lag: retried.
   absl::Time raw_until = absl::InfinitePast();
+  // Only a rate limit (RESOURCE_EXHAUSTED with RetryInfo) is retried: for
+  // calls with a side effect that nothing else proves did not happen.
+  bool rate_limit_only = false;
+  // When set and true, part of the result has reached the caller (a
+  // download's metadata): the first error then ends the call. Set by the
+  // attempt's callbacks.
+  std::shared_ptr<const std::atomic<bool>> committed;
+  // Runs once, outside any lock, when Cancel() is called before the call
+  // completed (may be null).
+  absl::AnyInvocable<void()> on_cancel;
+  // The cap on one attempt's timeout (options' max_attempt_timeout when
+  // unset).
+  std::optional<absl::Duration> max_attempt_timeout;
   uint64_t id = 0;
 
   absl::Mutex mu;
@@ -72,6 +87,7 @@ class TriverseConnectionImpl::Op : public TriverseConnectionImpl::OpBase {
           break;
       }
     }
+    if (on_cancel) on_cancel();
     if (cancel_stub != 0) conn.stub_->Cancel(cancel_stub);
     if (finish_now) conn.Finish(self, Cancelled());
   }
@@ -180,7 +196,8 @@ void TriverseConnectionImpl::StartAttempt(std::shared_ptr<Op<T>> op) {
   CallOptions options;
   options.api_key = op->context.api_key;
   options.caller_key = op->context.caller_key;
-  options.timeout = std::min(left, options_.max_attempt_timeout);
+  options.timeout = std::min(
+      left, op->max_attempt_timeout.value_or(options_.max_attempt_timeout));
   const uint64_t stub_id = op->attempt(
       std::move(options),
       [self = shared_from_this(), op, seq](absl::StatusOr<T> result) {
@@ -223,6 +240,11 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
     Finish(op, op->Cancelled());
     return;
   }
+  if (op->committed != nullptr && op->committed->load()) {
+    // The caller has part of the result already: a retry would repeat it.
+    Finish(op, std::move(result));
+    return;
+  }
   const absl::Status& status = result.status();
   const absl::Time now = scheduler_->Now();
   const absl::Time last_start = op->context.deadline - options_.deadline_margin;
@@ -236,7 +258,7 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
     bool retryable = false;
     switch (status.code()) {
       case absl::StatusCode::kUnavailable:
-        retryable = true;
+        retryable = !op->rate_limit_only;
         break;
       case absl::StatusCode::kResourceExhausted:
         // With RetryInfo: a rate limit. Without: out of credits or a quota
@@ -244,6 +266,8 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
         retryable = RetryDelay(status).has_value();
         break;
       case absl::StatusCode::kDeadlineExceeded:
+        // The attempt may have had its effect before it timed out.
+        if (op->rate_limit_only) break;
         // This attempt's timeout, while the caller's deadline has room.
         retryable = now < last_start;
         if (!retryable && attempts > 1) {
@@ -526,5 +550,91 @@ uint64_t TriverseConnectionImpl::GetBalance(CallContext context,
 }
 
 #undef TRIVERSE_SIMPLE_OP
+
+namespace {
+
+// Uploads and downloads move up to hundreds of megabytes: their attempts may
+// run this long (or options' max_attempt_timeout, when longer), within the
+// caller's deadline.
+constexpr absl::Duration kMaxTransferAttemptTimeout = absl::Minutes(10);
+
+// Downloaded is a DownloadAsset attempt's result: the bytes went to the sink.
+struct Downloaded {};
+
+// DownloadState is one DownloadAsset call's sink, shared by its attempts.
+// The sink's callbacks run on the transport thread, one at a time.
+struct DownloadState {
+  DownloadSink sink;
+  // Set when an attempt delivered the metadata: no retry after that.
+  std::atomic<bool> committed{false};
+  // Set by Cancel(): no more sink calls start.
+  std::atomic<bool> cancelled{false};
+};
+
+}  // namespace
+
+uint64_t TriverseConnectionImpl::UploadFile(UploadSpec file,
+                                            CallContext context,
+                                            Callback<std::string> done) {
+  auto op = std::make_shared<Op<std::string>>();
+  op->operation = "UploadFile";
+  op->context = std::move(context);
+  op->rate_limit_only = true;
+  op->max_attempt_timeout =
+      std::max(options_.max_attempt_timeout, kMaxTransferAttemptTimeout);
+  // Every attempt sends the same file; the stub takes its own copy (a
+  // retry is rare: only after a 429).
+  op->attempt = [stub = stub_,
+                 spec = std::make_shared<const UploadSpec>(std::move(file))](
+                    CallOptions o, TriverseStub::Callback<std::string> cb) {
+    return stub->UploadFile(*spec, std::move(o), std::move(cb));
+  };
+  {
+    absl::MutexLock lock(&op->mu);
+    op->done = std::move(done);
+  }
+  return Start(std::move(op));
+}
+
+uint64_t TriverseConnectionImpl::DownloadAsset(
+    absl::string_view task_uuid, CallContext context, DownloadSink sink,
+    absl::AnyInvocable<void(absl::Status)> done) {
+  auto state = std::make_shared<DownloadState>();
+  state->sink = std::move(sink);
+  auto op = std::make_shared<Op<Downloaded>>();
+  op->operation = "DownloadAsset";
+  op->context = std::move(context);
+  op->committed =
+      std::shared_ptr<const std::atomic<bool>>(state, &state->committed);
+  op->on_cancel = [state] { state->cancelled.store(true); };
+  op->max_attempt_timeout =
+      std::max(options_.max_attempt_timeout, kMaxTransferAttemptTimeout);
+  op->attempt = [stub = stub_, uuid = std::string(task_uuid), state](
+                    CallOptions o, TriverseStub::Callback<Downloaded> cb) {
+    DownloadSink attempt_sink;
+    attempt_sink.on_metadata = [state](v1::AssetMetadata metadata) {
+      state->committed.store(true);
+      if (state->cancelled.load() || !state->sink.on_metadata) return;
+      state->sink.on_metadata(std::move(metadata));
+    };
+    attempt_sink.on_chunk = [state](absl::string_view chunk) {
+      if (state->cancelled.load()) return false;
+      return !state->sink.on_chunk || state->sink.on_chunk(chunk);
+    };
+    return stub->DownloadAsset(
+        uuid, std::move(o), std::move(attempt_sink),
+        [cb = std::move(cb)](absl::Status status) mutable {
+          if (status.ok()) return cb(Downloaded{});
+          cb(std::move(status));
+        });
+  };
+  {
+    absl::MutexLock lock(&op->mu);
+    op->done = [done = std::move(done)](absl::StatusOr<Downloaded> r) mutable {
+      done(r.status());
+    };
+  }
+  return Start(std::move(op));
+}
 
 }  // namespace triverse::upstream

@@ -88,6 +88,27 @@ class TriverseConnection {
   virtual uint64_t GetUser(CallContext context, Callback<v1::User> done) = 0;
   virtual uint64_t GetBalance(CallContext context,
                               Callback<v1::Balance> done) = 0;
+  // UploadFile uploads one file; the result is its file_key. Every upstream
+  // upload stores a new file and counts against the upload rate limit, so
+  // only a refusal that proves nothing was stored is retried (429/2000:
+  // RESOURCE_EXHAUSTED with RetryInfo, after at least its delay, within the
+  // budget, max_attempts and the deadline); every other error, UNAVAILABLE
+  // and DEADLINE_EXCEEDED included, is returned as it is. An attempt may
+  // run up to the deadline (less the margin), capped at the larger of
+  // max_attempt_timeout and 10 minutes: a large file takes time.
+  virtual uint64_t UploadFile(UploadSpec file, CallContext context,
+                              Callback<std::string> done) = 0;
+  // DownloadAsset streams a task's asset into `sink` (see DownloadSink; its
+  // callbacks run on the transport thread). It is retried like a read while
+  // nothing has reached the sink: an upstream error, a failure to connect
+  // or a broken connection before the response head. Once on_metadata has
+  // run, the first error ends the call (`done` gets it unchanged; the sink
+  // got part of the body). Attempts are capped like UploadFile's. After
+  // Cancel(), no further sink callback starts (one already running on the
+  // transport thread may finish) and `done` gets CANCELLED.
+  virtual uint64_t DownloadAsset(
+      absl::string_view task_uuid, CallContext context, DownloadSink sink,
+      absl::AnyInvocable<void(absl::Status)> done) = 0;
 
   // Cancel stops call `id`: the in-flight attempt is cancelled (stub
   // Cancel) or the pending backoff timer removed, and `done` runs once with
@@ -158,6 +179,11 @@ class TriverseConnectionImpl
                          Callback<translate::OwnModelsPage> done) override;
   uint64_t GetUser(CallContext context, Callback<v1::User> done) override;
   uint64_t GetBalance(CallContext context, Callback<v1::Balance> done) override;
+  uint64_t UploadFile(UploadSpec file, CallContext context,
+                      Callback<std::string> done) override;
+  uint64_t DownloadAsset(absl::string_view task_uuid, CallContext context,
+                         DownloadSink sink,
+                         absl::AnyInvocable<void(absl::Status)> done) override;
   void Cancel(uint64_t id) override;
 
   // RetryTokens is the budget's current level (for tests and metrics).

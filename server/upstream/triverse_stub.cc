@@ -22,8 +22,9 @@ namespace {
 constexpr size_t kMaxPathIdLength = 64;
 constexpr size_t kMaxFileNameLength = 255;
 constexpr size_t kMaxHeaderNameLength = 64;
-// DownloadAsset hands the body to the sink in slices of this size.
-constexpr size_t kDownloadChunkBytes = size_t{64} << 10;
+// The most of a DownloadAsset error body kept for AsStatus: error
+// envelopes are a few hundred bytes.
+constexpr size_t kMaxErrorBodyBytes = size_t{64} << 10;
 
 bool IsSuccess(long status) {  // NOLINT(runtime/int)
   return status >= 200 && status < 300;
@@ -73,6 +74,19 @@ errors::UpstreamError ErrorFromResponse(absl::string_view operation,
   }
   e.retry_after = ParseRetryAfter(response.Header("retry-after"), now);
   return e;
+}
+
+// MetadataOf builds a DownloadAsset's metadata from a 2xx response head.
+v1::AssetMetadata MetadataOf(const http::HttpResponse& head) {
+  v1::AssetMetadata metadata;
+  metadata.set_file_name(
+      ParseContentDispositionFileName(head.Header("content-disposition")));
+  metadata.set_content_type(head.Header("content-type"));
+  int64_t length = 0;
+  if (absl::SimpleAtoi(head.Header("content-length"), &length) && length >= 0) {
+    metadata.set_size_bytes(length);
+  }
+  return metadata;
 }
 
 // RandomBoundary returns a multipart boundary that does not occur in `data`.
@@ -163,7 +177,10 @@ uint64_t RestTriverseStub::Start(
   request.timeout = options.timeout;
   request.headers.emplace_back("Authorization",
                                absl::StrCat("Bearer ", options.api_key));
-  request.headers.emplace_back("Accept", "application/json");
+  const bool has_accept = std::any_of(
+      request.headers.begin(), request.headers.end(),
+      [](const auto& h) { return absl::EqualsIgnoreCase(h.first, "accept"); });
+  if (!has_accept) request.headers.emplace_back("Accept", "application/json");
   for (const auto& header : options.extra_headers) {
     request.headers.push_back(header);
   }
@@ -405,66 +422,84 @@ uint64_t RestTriverseStub::DownloadAsset(
         {{"task_uuid", "must be 1-64 characters of [0-9A-Za-z-]"}}));
     return 0;
   }
-  // The body is buffered until the transfer completes: CurlEngine hands
-  // body chunks to a sink before it exposes the status and headers, so a
-  // streamed error envelope could not be told from asset bytes, and the
-  // metadata (Content-Disposition) must reach the sink first. Once the
-  // engine reports the response head early, this becomes a pass-through;
-  // the interface stays the same.
-  struct Buffer {
-    std::string body;
-    bool too_large = false;
+  // Streamed: the engine reports the response head (on_headers) before the
+  // first body chunk, so a 2xx body goes straight to the sink as it arrives
+  // and nothing but the current chunk is held. Any other status carries a
+  // small error envelope, collected (bounded) for AsStatus; the sink never
+  // sees it. The engine thread runs every callback below, one at a time, so
+  // the state needs no lock.
+  struct State {
+    DownloadSink sink;
+    // The final response's status and headers (body unused), once known.
+    http::HttpResponse head;
+    bool have_head = false;
+    bool success = false;  // A 2xx: the body is the asset.
+    bool sink_stopped = false;
+    std::string error_body;  // Of a non-2xx, up to kMaxErrorBodyBytes.
+    bool error_body_cut = false;
   };
-  auto buffer = std::make_shared<Buffer>();
+  auto state = std::make_shared<State>();
+  state->sink = std::move(sink);
   http::HttpRequest http;
   http.url = absl::StrCat(options_.base_url, "/tasks/download/", task_uuid);
-  http.on_body_chunk =
-      [buffer, max = options_.max_download_bytes](absl::string_view chunk) {
-        if (chunk.size() > max - buffer->body.size()) {
-          buffer->too_large = true;
-          return false;
-        }
-        buffer->body.append(chunk.data(), chunk.size());
-        return true;
-      };
+  // The asset is binary; an error still comes as a JSON envelope.
+  http.headers.emplace_back("Accept", "*/*");
+  http.on_headers = [state](const http::HttpResponse& head) {
+    state->have_head = true;
+    state->head.status = head.status;
+    state->head.headers = head.headers;
+    state->success = IsSuccess(head.status);
+    if (state->success && state->sink.on_metadata) {
+      state->sink.on_metadata(MetadataOf(head));
+    }
+    return true;
+  };
+  http.on_body_chunk = [state](absl::string_view chunk) {
+    if (state->success) {
+      if (state->sink.on_chunk && !state->sink.on_chunk(chunk)) {
+        state->sink_stopped = true;
+        return false;
+      }
+      return true;
+    }
+    // An error body larger than any envelope: keep what fits and stop
+    // reading; AsStatus then maps the HTTP status (and the envelope, if the
+    // part kept happens to parse).
+    const size_t room = kMaxErrorBodyBytes - state->error_body.size();
+    state->error_body.append(chunk.data(), std::min(room, chunk.size()));
+    if (chunk.size() > room) {
+      state->error_body_cut = true;
+      return false;
+    }
+    return true;
+  };
   const bool caller_key = options.caller_key;
-  return Start(
-      std::move(http), options,
-      [this, kOp, caller_key, buffer, sink = std::move(sink),
-       done = std::move(done)](
-          absl::StatusOr<http::HttpResponse> response) mutable {
-        if (buffer->too_large) {
-          return done(absl::ResourceExhaustedError(
-              absl::StrCat(kOp, ": the asset exceeds ",
-                           options_.max_download_bytes, " bytes")));
-        }
-        if (!response.ok()) return done(std::move(response).status());
-        if (!IsSuccess(response->status)) {
-          response->body = std::move(buffer->body);
-          return done(errors::AsStatus(
-              ErrorFromResponse(kOp, *response, caller_key, options_.now())));
-        }
-        v1::AssetMetadata metadata;
-        metadata.set_file_name(ParseContentDispositionFileName(
-            response->Header("content-disposition")));
-        metadata.set_content_type(response->Header("content-type"));
-        int64_t length = 0;
-        if (absl::SimpleAtoi(response->Header("content-length"), &length) &&
-            length >= 0) {
-          metadata.set_size_bytes(length);
-        }
-        if (sink.on_metadata) sink.on_metadata(std::move(metadata));
-        absl::string_view rest = buffer->body;
-        while (!rest.empty()) {
-          const absl::string_view chunk = rest.substr(0, kDownloadChunkBytes);
-          rest.remove_prefix(chunk.size());
-          if (sink.on_chunk && !sink.on_chunk(chunk)) {
-            return done(absl::CancelledError(
-                absl::StrCat(kOp, ": the sink stopped the download")));
-          }
-        }
-        done(absl::OkStatus());
-      });
+  return Start(std::move(http), options,
+               [this, kOp, caller_key, state, done = std::move(done)](
+                   absl::StatusOr<http::HttpResponse> response) mutable {
+                 if (state->sink_stopped) {
+                   return done(absl::CancelledError(
+                       absl::StrCat(kOp, ": the sink stopped the download")));
+                 }
+                 if (state->have_head && !state->success &&
+                     (response.ok() || state->error_body_cut)) {
+                   // An upstream error: never the sink's business.
+                   http::HttpResponse error = std::move(state->head);
+                   error.body = std::move(state->error_body);
+                   return done(errors::AsStatus(ErrorFromResponse(
+                       kOp, error, caller_key, options_.now())));
+                 }
+                 // Transport errors, before or after the head, are the
+                 // engine's.
+                 if (!response.ok()) return done(std::move(response).status());
+                 if (!state->have_head) {
+                   // The engine reports the head of every complete response;
+                   // without it the body went nowhere.
+                   return done(absl::InternalError(absl::StrCat(
+                       kOp, ": the response head was not reported")));
+                 }
+                 done(absl::OkStatus());
+               });
 }
 
 void RestTriverseStub::Cancel(uint64_t id) {

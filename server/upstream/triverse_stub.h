@@ -58,16 +58,20 @@ struct UploadSpec {
   std::string bytes;
 };
 
-// DownloadSink receives a DownloadAsset body. Both callbacks run on the
-// engine thread and must not block.
+// DownloadSink receives a DownloadAsset body as it streams in: nothing but
+// the current chunk is held, whatever the asset's size. Both callbacks run
+// on the engine thread, one at a time, and must not block (hand the bytes
+// to another thread, or stop the download, rather than wait).
 struct DownloadSink {
-  // Called once, before any chunk, on a 2xx: the Content-Disposition file
-  // name ("" when absent), the Content-Type, and the Content-Length when the
-  // upstream announced one.
+  // Called once, on a 2xx only, as soon as the response head arrives and
+  // before any chunk: the Content-Disposition file name ("" when absent),
+  // the Content-Type, and the Content-Length when the upstream announced
+  // one (size_bytes 0 otherwise). May be null.
   absl::AnyInvocable<void(v1::AssetMetadata)> on_metadata;
-  // Called for every chunk of the body, in order. Returning false stops the
+  // Called for every chunk of the body, in order, as it arrives (sizes are
+  // the transport's, typically up to 16 KiB). Returning false stops the
   // download, which then completes with CANCELLED. `chunk` is valid only
-  // during the call.
+  // during the call. May be null (the body is discarded).
   absl::AnyInvocable<bool(absl::string_view chunk)> on_chunk;
 };
 
@@ -148,9 +152,12 @@ class TriverseStub {
   virtual uint64_t UploadFile(UploadSpec file, CallOptions options,
                               Callback<std::string> done) = 0;
 
-  // DownloadAsset: GET /tasks/download/{task_uuid}. On a 2xx the sink gets
-  // the metadata, then the body in chunks, then `done` gets OK. On any
-  // other status the sink is never called and `done` gets the mapped error.
+  // DownloadAsset: GET /tasks/download/{task_uuid}, streamed. On a 2xx the
+  // sink gets the metadata, then the body chunk by chunk as it arrives, then
+  // `done` gets OK; a transport error after the metadata (a connection that
+  // breaks mid-body, the timeout) reaches `done` unchanged, with part of
+  // the body delivered. On any other status the sink is never called and
+  // `done` gets the error mapped from the (bounded) error body.
   virtual uint64_t DownloadAsset(
       absl::string_view task_uuid, CallOptions options, DownloadSink sink,
       absl::AnyInvocable<void(absl::Status)> done) = 0;
@@ -171,9 +178,6 @@ class RestTriverseStub : public TriverseStub {
     // The API base, without a trailing slash, e.g.
     // "https://api.triverse.ai/api/v1".
     std::string base_url;
-    // Largest DownloadAsset body held in memory (see the .cc for why it is
-    // buffered); larger → RESOURCE_EXHAUSTED.
-    size_t max_download_bytes = size_t{256} << 20;
     // The clock for HTTP-date Retry-After values.
     absl::AnyInvocable<absl::Time() const> now = [] { return absl::Now(); };
   };

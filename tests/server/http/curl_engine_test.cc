@@ -669,6 +669,153 @@ TEST_F(CurlEngineTest, OnBodyChunkReturningFalseCancels) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
 }
 
+// HeadRecorder records what on_headers and on_body_chunk saw. Both run on
+// the engine thread before the transfer's callback, whose Outcomes mutex
+// orders these writes before the test's reads.
+struct HeadRecorder {
+  int heads = 0;
+  long status = 0;  // NOLINT(runtime/int)
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string head_body;
+  int chunks_before_head = 0;
+  std::string body;
+  std::thread::id thread;
+
+  void Attach(HttpRequest& request, bool accept_head = true) {
+    request.on_headers = [this, accept_head](const HttpResponse& head) {
+      ++heads;
+      status = head.status;
+      headers = head.headers;
+      head_body = head.body;
+      thread = std::this_thread::get_id();
+      return accept_head;
+    };
+    request.on_body_chunk = [this](absl::string_view chunk) {
+      if (heads == 0) ++chunks_before_head;
+      body.append(chunk.data(), chunk.size());
+      return true;
+    };
+  }
+  std::string Header(absl::string_view name) const {
+    HttpResponse r;
+    r.headers = headers;
+    return r.Header(name);
+  }
+};
+
+TEST_F(CurlEngineTest, OnHeadersRunsOnceBeforeTheBody) {
+  const std::string uuid = CreateTask("a red kettle");
+  emu_->AdvanceBy(absl::Seconds(11) + absl::Milliseconds(100));
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get(absl::StrCat("/tasks/download/", uuid));
+  rec.Attach(request);
+  Outcomes& outcomes = Make<Outcomes>();
+  engine_->Start(std::move(request), outcomes.For("one"));
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  absl::StatusOr<HttpResponse> r = outcomes.Result("one");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.status, 200);
+  EXPECT_EQ(rec.chunks_before_head, 0);
+  EXPECT_EQ(rec.head_body, "");
+  EXPECT_EQ(rec.Header("content-type"), "application/octet-stream");
+  EXPECT_THAT(rec.Header("content-disposition"),
+              HasSubstr(absl::StrCat("filename=\"", uuid)));
+  EXPECT_EQ(rec.Header("content-length"), absl::StrCat(rec.body.size()));
+  // The head is the final response's: the same headers as the result.
+  EXPECT_EQ(rec.headers, r->headers);
+  EXPECT_EQ(rec.body.substr(0, 4), "glTF");
+  // On the engine thread, like the transfer's callback.
+  EXPECT_EQ(rec.thread, outcomes.Threads().front());
+  EXPECT_NE(rec.thread, std::this_thread::get_id());
+}
+
+TEST_F(CurlEngineTest, OnHeadersSeesErrorStatusesAndTheBodyStillArrives) {
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get("/nothing/here");
+  rec.Attach(request);
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.status, 404);
+  EXPECT_EQ(rec.chunks_before_head, 0);
+  EXPECT_THAT(rec.body, HasSubstr("1005"));
+}
+
+TEST_F(CurlEngineTest, OnHeadersWithoutBodySinkKeepsTheBody) {
+  int heads = 0;
+  HttpRequest request = Get("/users/me");
+  request.on_headers = [&heads](const HttpResponse& head) {
+    ++heads;
+    return head.status == 200;
+  };
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(heads, 1);
+  EXPECT_TRUE(ParseJson(r->body).IsObject()) << r->body;
+}
+
+TEST_F(CurlEngineTest, OnHeadersReturningFalseCancelsBeforeAnyChunk) {
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get("/users/me?token=abc");
+  rec.Attach(request, /*accept_head=*/false);
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_THAT(r.status().message(),
+              AllOf(HasSubstr("GET /api/v1/users/me"), HasSubstr("on_headers"),
+                    Not(HasSubstr("token"))));
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.status, 200);
+  EXPECT_EQ(rec.body, "");
+}
+
+TEST_F(CurlEngineTest, OnHeadersSkipsInterimResponses) {
+  RawServer server(
+      "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+      "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-Final: yes\r\n\r\nok");
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get("/");
+  request.url = server.Url("/interim");
+  rec.Attach(request);
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.status, 201);
+  EXPECT_EQ(rec.Header("x-interim"), "");
+  EXPECT_EQ(rec.Header("x-final"), "yes");
+  EXPECT_EQ(rec.body, "ok");
+}
+
+TEST_F(CurlEngineTest, OnHeadersRunsOnceDespiteTrailers) {
+  RawServer server(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n"
+      "\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n");
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get("/");
+  request.url = server.Url("/trailers");
+  rec.Attach(request);
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.Header("x-sum"), "");  // Trailers come after the head.
+  EXPECT_EQ(rec.body, "hello");
+}
+
+TEST_F(CurlEngineTest, OnHeadersNotCalledWhenNoResponseArrives) {
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest request = Get("/");
+  request.url = absl::StrCat("http://127.0.0.1:", ClosedPort(), "/x");
+  rec.Attach(request);
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(request));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(rec.heads, 0);
+}
+
 TEST_F(CurlEngineTest, BodyOverTheLimitIsResourceExhausted) {
   CurlEngine::Options options;
   options.max_response_body_bytes = 16;

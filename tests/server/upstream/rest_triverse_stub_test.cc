@@ -25,6 +25,7 @@
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/flow_requests.h"
+#include "tests/server/upstream/scripted_server.h"
 
 namespace triverse::upstream {
 namespace {
@@ -40,6 +41,7 @@ using testing_util::kKeyA;
 using testing_util::kKeyB;
 using testing_util::kModelUrl;
 using testing_util::OneRequestPerFlow;
+using testing_util::ScriptedServer;
 using testing_util::TestEmulator;
 
 constexpr char kRawHeader[] = "X-Triverse-Read-After-Write";
@@ -84,6 +86,90 @@ struct Download {
   std::vector<v1::AssetMetadata> metadata;
   std::string body;
   int chunks_before_metadata = 0;
+};
+
+// Streamed watches one download as it streams: the test waits for bytes
+// to arrive while the transfer is still open.
+class Streamed {
+ public:
+  // Sink records into this object, which must outlive the download (hold
+  // it in a shared_ptr captured by the callbacks). The sink stops the
+  // download (returns false) once `stop_after` bytes arrived.
+  static DownloadSink Sink(std::shared_ptr<Streamed> s,
+                           size_t stop_after = std::string::npos) {
+    DownloadSink sink;
+    sink.on_metadata = [s](v1::AssetMetadata m) {
+      absl::MutexLock lock(&s->mu_);
+      s->metadata_.push_back(std::move(m));
+    };
+    sink.on_chunk = [s, stop_after](absl::string_view chunk) {
+      absl::MutexLock lock(&s->mu_);
+      if (s->metadata_.empty()) ++s->chunks_before_metadata_;
+      ++s->chunks_;
+      s->body_.append(chunk.data(), chunk.size());
+      return s->body_.size() < stop_after;
+    };
+    return sink;
+  }
+  static absl::AnyInvocable<void(absl::Status)> Done(
+      std::shared_ptr<Streamed> s) {
+    return [s](absl::Status status) {
+      absl::MutexLock lock(&s->mu_);
+      ++s->done_calls_;
+      s->status_ = std::move(status);
+    };
+  }
+
+  // WaitForBytes waits until `n` body bytes arrived or the download ended.
+  bool WaitForBytes(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto cond = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return body_.size() >= n || done_calls_ > 0;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&cond), kWait) &&
+           body_.size() >= n;
+  }
+  // WaitDone waits for `done` and returns its status.
+  absl::Status WaitDone() {
+    absl::MutexLock lock(&mu_);
+    auto cond = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_calls_ > 0;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&cond), kWait)) {
+      return absl::DeadlineExceededError("test: no callback in time");
+    }
+    return status_;
+  }
+
+  std::vector<v1::AssetMetadata> metadata() {
+    absl::MutexLock lock(&mu_);
+    return metadata_;
+  }
+  std::string body() {
+    absl::MutexLock lock(&mu_);
+    return body_;
+  }
+  int chunks() {
+    absl::MutexLock lock(&mu_);
+    return chunks_;
+  }
+  int chunks_before_metadata() {
+    absl::MutexLock lock(&mu_);
+    return chunks_before_metadata_;
+  }
+  int done_calls() {
+    absl::MutexLock lock(&mu_);
+    return done_calls_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<v1::AssetMetadata> metadata_ ABSL_GUARDED_BY(mu_);
+  std::string body_ ABSL_GUARDED_BY(mu_);
+  int chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  int chunks_before_metadata_ ABSL_GUARDED_BY(mu_) = 0;
+  int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 class RestTriverseStubTest : public ::testing::Test {
@@ -187,6 +273,26 @@ class RestTriverseStubTest : public ::testing::Test {
       return -1;
     }
     return doc["http_requests_total"].GetInt64();
+  }
+
+  // StubFor returns a stub (on the same engine) whose upstream is `server`.
+  std::unique_ptr<RestTriverseStub> StubFor(const ScriptedServer& server) {
+    RestTriverseStub::Options o;
+    o.base_url = absl::StrCat(server.Base(), "/api/v1");
+    return std::make_unique<RestTriverseStub>(engine_.get(), std::move(o));
+  }
+
+  // SucceededTask creates a text-to-model task and runs it to SUCCESS.
+  std::string SucceededTask(const std::string& order) {
+    absl::StatusOr<v1::TaskCreation> c = Create(TextToModel(), order);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return "";
+    absl::StatusOr<v1::Task> task = RunToTerminal(c->task_uuid());
+    EXPECT_TRUE(task.ok()) << task.status();
+    if (task.ok()) {
+      EXPECT_EQ(task->status(), v1::TASK_STATUS_SUCCESS);
+    }
+    return c->task_uuid();
   }
 
   std::unique_ptr<TestEmulator> emu_;
@@ -337,6 +443,120 @@ TEST_F(RestTriverseStubTest, DownloadBeforeSuccessFailedPrecondition) {
   absl::StatusOr<v1::DownloadUrl> url = Url(c->task_uuid());
   EXPECT_EQ(url.status().code(), absl::StatusCode::kFailedPrecondition)
       << url.status();
+}
+
+// The body reaches the sink while the transfer is still open: nothing waits
+// for (or holds) the whole asset.
+TEST_F(RestTriverseStubTest, DownloadStreamsTheBodyAsItArrives) {
+  ScriptedServer server;
+  std::unique_ptr<RestTriverseStub> stub = StubFor(server);
+  auto s = std::make_shared<Streamed>();
+  EXPECT_NE(
+      stub->DownloadAsset("abc-1", Key(), Streamed::Sink(s), Streamed::Done(s)),
+      0u);
+  ASSERT_TRUE(server.WaitForRequests(1));
+  EXPECT_THAT(server.Requests()[0],
+              HasSubstr("GET /api/v1/tasks/download/abc-1 HTTP/1.1\r\n"));
+  EXPECT_THAT(server.Requests()[0],
+              HasSubstr(absl::StrCat("Authorization: Bearer ", kKeyA)));
+  EXPECT_THAT(server.Requests()[0], HasSubstr("Accept: */*\r\n"));
+  EXPECT_THAT(server.Requests()[0], Not(HasSubstr("application/json")));
+  const std::string first(40000, 'a');
+  const std::string second(30000, 'b');
+  server.Send(absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: model/gltf-binary\r\n"
+      "Content-Disposition: attachment; filename=\"abc-1.glb\"\r\n"
+      "Content-Length: ",
+      first.size() + second.size(), "\r\nConnection: close\r\n\r\n", first));
+  ASSERT_TRUE(s->WaitForBytes(first.size()));
+  EXPECT_EQ(s->done_calls(), 0);  // Half the body is still to come.
+  ASSERT_THAT(s->metadata(), SizeIs(1));
+  EXPECT_EQ(s->metadata()[0].file_name(), "abc-1.glb");
+  EXPECT_EQ(s->metadata()[0].content_type(), "model/gltf-binary");
+  EXPECT_EQ(s->metadata()[0].size_bytes(), 70000);
+  server.Send(second);
+  EXPECT_TRUE(s->WaitDone().ok()) << s->WaitDone();
+  EXPECT_EQ(s->done_calls(), 1);
+  EXPECT_EQ(s->chunks_before_metadata(), 0);
+  EXPECT_GT(s->chunks(), 1);
+  EXPECT_TRUE(s->body() == first + second);
+  EXPECT_THAT(s->metadata(), SizeIs(1));
+}
+
+TEST_F(RestTriverseStubTest, DownloadCutAfterMetadataIsUnavailable) {
+  ScriptedServer server;
+  std::unique_ptr<RestTriverseStub> stub = StubFor(server);
+  auto s = std::make_shared<Streamed>();
+  stub->DownloadAsset("abc-2", Key(), Streamed::Sink(s), Streamed::Done(s));
+  ASSERT_TRUE(server.WaitForRequests(1));
+  server.Send(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 100\r\n\r\nonly-part");
+  ASSERT_TRUE(s->WaitForBytes(9));
+  server.Close();
+  const absl::Status status = s->WaitDone();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(s->metadata(), SizeIs(1));
+  EXPECT_EQ(s->body(), "only-part");
+}
+
+// An error body is never the sink's, however large: the stub keeps a
+// bounded prefix, stops reading, and maps the HTTP status.
+TEST_F(RestTriverseStubTest, DownloadLargeErrorBodyNeverReachesTheSink) {
+  ScriptedServer server;
+  std::unique_ptr<RestTriverseStub> stub = StubFor(server);
+  auto s = std::make_shared<Streamed>();
+  stub->DownloadAsset("abc-3", Key(), Streamed::Sink(s), Streamed::Done(s));
+  ASSERT_TRUE(server.WaitForRequests(1));
+  const std::string body(1 << 20, 'x');
+  server.Send(absl::StrCat(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\n"
+      "Content-Length: ",
+      body.size(), "\r\n\r\n", body.substr(0, 200000)));
+  const absl::Status status = s->WaitDone();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status.message(), HasSubstr("DownloadAsset"));
+  EXPECT_THAT(s->metadata(), SizeIs(0));
+  EXPECT_EQ(s->body(), "");
+  server.Close();
+}
+
+TEST_F(RestTriverseStubTest, DownloadUpstreamErrorNeverReachesTheSink) {
+  const std::string uuid = SucceededTask("dl-err");
+  Faults(R"({"reset": true, "seed": 1, "routes": {"task_download":
+      {"unavailable_rate": 1.0}}})");
+  auto s = std::make_shared<Streamed>();
+  stub_->DownloadAsset(uuid, Key(), Streamed::Sink(s), Streamed::Done(s));
+  const absl::Status status = s->WaitDone();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ(Reason(status), "BACKEND_UNAVAILABLE");
+  EXPECT_THAT(s->metadata(), SizeIs(0));
+  EXPECT_EQ(s->body(), "");
+}
+
+TEST_F(RestTriverseStubTest, DownloadTruncatedAfterMetadataIsUnavailable) {
+  const std::string uuid = SucceededTask("dl-cut");
+  Faults(R"({"reset": true, "seed": 1, "routes": {"task_download":
+      {"truncate_rate": 1.0}}})");
+  auto s = std::make_shared<Streamed>();
+  stub_->DownloadAsset(uuid, Key(), Streamed::Sink(s), Streamed::Done(s));
+  const absl::Status status = s->WaitDone();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  ASSERT_THAT(s->metadata(), SizeIs(1));
+  EXPECT_LT(static_cast<int64_t>(s->body().size()),
+            s->metadata()[0].size_bytes());
+}
+
+TEST_F(RestTriverseStubTest, DownloadSinkStopIsCancelled) {
+  const std::string uuid = SucceededTask("dl-stop");
+  auto s = std::make_shared<Streamed>();
+  stub_->DownloadAsset(uuid, Key(), Streamed::Sink(s, /*stop_after=*/1),
+                       Streamed::Done(s));
+  const absl::Status status = s->WaitDone();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_THAT(status.message(), HasSubstr("sink stopped"));
+  EXPECT_EQ(s->chunks(), 1);
+  EXPECT_EQ(s->done_calls(), 1);
 }
 
 TEST_F(RestTriverseStubTest, NotEnoughCreditsResourceExhausted) {

@@ -18,10 +18,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "emulator/faults.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rapidjson/document.h"
 #include "server/errors/upstream_status.h"
 #include "server/http/curl_engine.h"
 #include "server/upstream/fake_scheduler.h"
@@ -30,6 +28,8 @@
 #include "server/upstream/triverse_stub.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/emulator_faults.h"
+#include "tests/server/upstream/scripted_server.h"
 
 namespace triverse::upstream {
 namespace {
@@ -37,6 +37,7 @@ namespace {
 using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::Return;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
@@ -555,6 +556,339 @@ TEST_F(TriverseConnectionTest, OtherMethodsRetryTransients) {
               m->value->ok());
 }
 
+// DownloadRecord is what a DownloadAsset call delivered to its sink and
+// `done` (single-threaded here: the mock runs everything inline).
+struct DownloadRecord {
+  std::vector<v1::AssetMetadata> metadata;
+  std::string body;
+  int chunks_before_metadata = 0;
+  int done_calls = 0;
+  absl::Status status = absl::UnknownError("no callback");
+};
+
+DownloadSink SinkInto(std::shared_ptr<DownloadRecord> d) {
+  DownloadSink sink;
+  sink.on_metadata = [d](v1::AssetMetadata m) {
+    d->metadata.push_back(std::move(m));
+  };
+  sink.on_chunk = [d](absl::string_view chunk) {
+    if (d->metadata.empty()) ++d->chunks_before_metadata;
+    d->body.append(chunk.data(), chunk.size());
+    return true;
+  };
+  return sink;
+}
+
+absl::AnyInvocable<void(absl::Status)> DoneInto(
+    std::shared_ptr<DownloadRecord> d) {
+  return [d](absl::Status s) {
+    ++d->done_calls;
+    d->status = std::move(s);
+  };
+}
+
+v1::AssetMetadata Metadata(const std::string& name, int64_t size) {
+  v1::AssetMetadata m;
+  m.set_file_name(name);
+  m.set_content_type("application/octet-stream");
+  m.set_size_bytes(size);
+  return m;
+}
+
+// Streams "abcd" in two chunks and succeeds, like the stub on a 200.
+uint64_t StreamAbcd(absl::string_view, CallOptions, DownloadSink sink,
+                    absl::AnyInvocable<void(absl::Status)> done) {
+  sink.on_metadata(Metadata("m.glb", 4));
+  EXPECT_TRUE(sink.on_chunk("ab"));
+  EXPECT_TRUE(sink.on_chunk("cd"));
+  done(absl::OkStatus());
+  return 5;
+}
+
+TEST_F(TriverseConnectionTest, DownloadAssetSuccess) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset(absl::string_view("t1"), _, _, _))
+      .WillOnce(StreamAbcd);
+  auto d = std::make_shared<DownloadRecord>();
+  EXPECT_NE(conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d)), 0u);
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_TRUE(d->status.ok()) << d->status;
+  ASSERT_EQ(d->metadata.size(), 1u);
+  EXPECT_EQ(d->metadata[0].file_name(), "m.glb");
+  EXPECT_EQ(d->body, "abcd");
+  EXPECT_EQ(scheduler_.pending(), 0u);
+  EXPECT_DOUBLE_EQ(conn->RetryTokens(), 10.0);
+}
+
+TEST_F(TriverseConnectionTest, DownloadAssetRetriedBeforeMetadata) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([](absl::string_view, CallOptions, DownloadSink,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+        done(Transient());
+        return uint64_t{1};
+      })
+      .WillOnce([](absl::string_view, CallOptions, DownloadSink,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+        done(RateLimited(absl::Seconds(3)));
+        return uint64_t{2};
+      })
+      .WillOnce(StreamAbcd);
+  auto d = std::make_shared<DownloadRecord>();
+  conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  EXPECT_EQ(d->done_calls, 0);
+  EXPECT_EQ(scheduler_.NextDelay(), absl::Milliseconds(100));
+  ASSERT_TRUE(scheduler_.RunNext());
+  // The rate limit's Retry-After is longer than the backoff.
+  EXPECT_EQ(scheduler_.NextDelay(), absl::Seconds(3));
+  ASSERT_TRUE(scheduler_.RunNext());
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_TRUE(d->status.ok()) << d->status;
+  EXPECT_EQ(d->metadata.size(), 1u);
+  EXPECT_EQ(d->body, "abcd");
+  EXPECT_EQ(d->chunks_before_metadata, 0);
+}
+
+TEST_F(TriverseConnectionTest, DownloadAssetNotRetriedAfterMetadata) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([](absl::string_view, CallOptions, DownloadSink sink,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+        sink.on_metadata(Metadata("m.glb", 10));
+        EXPECT_TRUE(sink.on_chunk("abc"));
+        done(absl::UnavailableError("connection broke mid-body"));
+        return uint64_t{1};
+      });
+  auto d = std::make_shared<DownloadRecord>();
+  conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  EXPECT_EQ(d->done_calls, 1);
+  // The error as it is: the caller has part of the body.
+  EXPECT_EQ(d->status, absl::UnavailableError("connection broke mid-body"));
+  EXPECT_EQ(d->metadata.size(), 1u);
+  EXPECT_EQ(d->body, "abc");
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionTest, DownloadAssetPermanentErrorNotRetried) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([](absl::string_view, CallOptions, DownloadSink,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+        done(absl::FailedPreconditionError("not ready"));
+        return uint64_t{1};
+      });
+  auto d = std::make_shared<DownloadRecord>();
+  conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_EQ(d->status, absl::FailedPreconditionError("not ready"));
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionTest, DownloadAssetTooManyTransients) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .Times(4)
+      .WillRepeatedly([](absl::string_view, CallOptions, DownloadSink,
+                         absl::AnyInvocable<void(absl::Status)> done) {
+        done(Transient());
+        return uint64_t{1};
+      });
+  auto d = std::make_shared<DownloadRecord>();
+  conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  while (scheduler_.RunNext()) {
+  }
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_EQ(d->status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(d->status.message(), HasSubstr("gave up after 4 attempts"));
+  EXPECT_TRUE(d->metadata.empty());
+}
+
+// Transfers may outlast the 30 s cap of the other calls, within the
+// caller's deadline.
+TEST_F(TriverseConnectionTest, TransferAttemptsGetALongerCap) {
+  auto conn = Make();
+  std::vector<absl::Duration> timeouts;
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([&](absl::string_view, CallOptions o, DownloadSink,
+                    absl::AnyInvocable<void(absl::Status)> done) {
+        timeouts.push_back(o.timeout);
+        done(absl::OkStatus());
+        return uint64_t{1};
+      })
+      .WillOnce([&](absl::string_view, CallOptions o, DownloadSink,
+                    absl::AnyInvocable<void(absl::Status)> done) {
+        timeouts.push_back(o.timeout);
+        done(absl::OkStatus());
+        return uint64_t{2};
+      });
+  EXPECT_CALL(*stub_, UploadFile)
+      .WillOnce([&](UploadSpec, CallOptions o, auto cb) {
+        timeouts.push_back(o.timeout);
+        cb(std::string("k"));
+        return uint64_t{3};
+      });
+  CallContext forever = Context();
+  forever.deadline = absl::InfiniteFuture();
+  auto d = std::make_shared<DownloadRecord>();
+  conn->DownloadAsset("t1", forever, SinkInto(d), DoneInto(d));
+  auto u = std::make_shared<Result<std::string>>();
+  conn->UploadFile(UploadSpec(), forever, Capture(u));
+  conn->DownloadAsset("t1", Context(absl::Seconds(5)), SinkInto(d),
+                      DoneInto(d));
+  EXPECT_EQ(timeouts, (std::vector<absl::Duration>{
+                          absl::Minutes(10), absl::Minutes(10),
+                          absl::Seconds(5) - absl::Milliseconds(50)}));
+}
+
+TEST_F(TriverseConnectionTest, CancelDuringDownload) {
+  auto conn = Make();
+  absl::AnyInvocable<void(absl::Status)> pending;
+  DownloadSink attempt_sink;
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([&](absl::string_view, CallOptions, DownloadSink sink,
+                    absl::AnyInvocable<void(absl::Status)> done) {
+        sink.on_metadata(Metadata("m.glb", 100));
+        EXPECT_TRUE(sink.on_chunk("first"));
+        attempt_sink = std::move(sink);
+        pending = std::move(done);
+        return uint64_t{42};
+      });
+  EXPECT_CALL(*stub_, Cancel(42)).WillOnce([&](uint64_t) {
+    auto done = std::move(pending);
+    done(absl::CancelledError("stub cancelled"));
+  });
+  auto d = std::make_shared<DownloadRecord>();
+  const uint64_t id =
+      conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  EXPECT_EQ(d->done_calls, 0);
+  conn->Cancel(id);
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_EQ(d->status.code(), absl::StatusCode::kCancelled);
+  // A chunk the transport still hands over stops there.
+  EXPECT_FALSE(attempt_sink.on_chunk("late"));
+  EXPECT_EQ(d->body, "first");
+  conn->Cancel(id);  // completed: ignored
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionTest, CancelDownloadDuringBackoff) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, DownloadAsset)
+      .WillOnce([](absl::string_view, CallOptions, DownloadSink,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+        done(Transient());
+        return uint64_t{1};
+      });
+  auto d = std::make_shared<DownloadRecord>();
+  const uint64_t id =
+      conn->DownloadAsset("t1", Context(), SinkInto(d), DoneInto(d));
+  ASSERT_EQ(scheduler_.pending(), 1u);
+  conn->Cancel(id);
+  EXPECT_EQ(d->done_calls, 1);
+  EXPECT_EQ(d->status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+UploadSpec Png() {
+  UploadSpec spec;
+  spec.kind = v1::FILE_KIND_IMAGE;
+  spec.file_name = "a.png";
+  spec.content_type = "image/png";
+  spec.bytes = std::string("\x89PNG\r\n\x1a\n-bytes", 14);
+  return spec;
+}
+
+TEST_F(TriverseConnectionTest, UploadFileRateLimitedIsRetriedAfterRetryInfo) {
+  auto conn = Make();
+  std::vector<std::string> sent;
+  int n = 0;
+  EXPECT_CALL(*stub_, UploadFile)
+      .Times(2)
+      .WillRepeatedly([&](UploadSpec spec, CallOptions, auto cb) {
+        sent.push_back(spec.bytes);
+        if (n++ == 0) {
+          cb(RateLimited(absl::Seconds(7)));
+        } else {
+          cb(std::string("tasks/uid_1/20260101/x.png"));
+        }
+        return uint64_t{1};
+      });
+  auto r = std::make_shared<Result<std::string>>();
+  EXPECT_NE(conn->UploadFile(Png(), Context(), Capture(r)), 0u);
+  EXPECT_EQ(r->calls, 0);
+  // Not before the upstream's Retry-After.
+  EXPECT_EQ(scheduler_.NextDelay(), absl::Seconds(7));
+  scheduler_.AdvanceBy(absl::Seconds(7) - absl::Milliseconds(1));
+  EXPECT_EQ(r->calls, 0);
+  EXPECT_EQ(sent.size(), 1u);
+  scheduler_.AdvanceBy(absl::Milliseconds(1));
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  EXPECT_EQ(**r->value, "tasks/uid_1/20260101/x.png");
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0], Png().bytes);
+  EXPECT_EQ(sent[1], Png().bytes);
+}
+
+TEST_F(TriverseConnectionTest, UploadFileRateLimitedStopsAtTheDeadline) {
+  auto conn = Make();
+  EXPECT_CALL(*stub_, UploadFile)
+      .WillOnce([](UploadSpec, CallOptions, auto cb) {
+        cb(RateLimited(absl::Seconds(5)));
+        return uint64_t{1};
+      });
+  auto r = std::make_shared<Result<std::string>>();
+  conn->UploadFile(Png(), Context(absl::Seconds(2)), Capture(r));
+  ASSERT_EQ(r->calls, 1);
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r->value->status().message(), HasSubstr("the deadline"));
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+// Anything but a rate limit may have stored the file: returned as it is.
+TEST_F(TriverseConnectionTest, UploadFileOtherErrorsAreNotRetried) {
+  for (const absl::Status& s :
+       {Transient(), absl::DeadlineExceededError("attempt timed out"),
+        absl::ResourceExhaustedError("no RetryInfo"),
+        absl::InvalidArgumentError("bad type"), absl::InternalError("x")}) {
+    SCOPED_TRACE(s.ToString());
+    auto conn = Make();
+    EXPECT_CALL(*stub_, UploadFile)
+        .WillOnce([s](UploadSpec, CallOptions, auto cb) {
+          cb(s);
+          return uint64_t{1};
+        });
+    auto r = std::make_shared<Result<std::string>>();
+    conn->UploadFile(Png(), Context(), Capture(r));
+    ASSERT_EQ(r->calls, 1);
+    EXPECT_EQ(r->value->status(), s);
+    EXPECT_EQ(scheduler_.pending(), 0u);
+    EXPECT_DOUBLE_EQ(conn->RetryTokens(), 10.0);
+    ::testing::Mock::VerifyAndClearExpectations(stub_.get());
+  }
+}
+
+TEST_F(TriverseConnectionTest, CancelDuringUpload) {
+  auto conn = Make();
+  TriverseStub::Callback<std::string> pending;
+  EXPECT_CALL(*stub_, UploadFile)
+      .WillOnce([&](UploadSpec, CallOptions, auto cb) {
+        pending = std::move(cb);
+        return uint64_t{43};
+      });
+  EXPECT_CALL(*stub_, Cancel(43)).WillOnce([&](uint64_t) {
+    auto cb = std::move(pending);
+    cb(absl::CancelledError("stub cancelled"));
+  });
+  auto r = std::make_shared<Result<std::string>>();
+  const uint64_t id = conn->UploadFile(Png(), Context(), Capture(r));
+  EXPECT_EQ(r->calls, 0);
+  conn->Cancel(id);
+  ASSERT_EQ(r->calls, 1);
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kCancelled);
+}
+
 // Real threads: a ThreadScheduler for backoff, another one standing in for
 // the transport thread, calls cancelled while in flight or in backoff from
 // the test thread. Every callback runs exactly once (run under ASan too).
@@ -649,31 +983,6 @@ TEST(FakeSchedulerTest, AdvanceByRunsDueCallbacksInOrder) {
   EXPECT_EQ(s.pending(), 1u);
 }
 
-// FaultySeed finds a seed under which the first request of `route` fails
-// and one of the next three (the connection's retries) succeeds, by asking
-// the emulator's own deterministic injector: the test then provably
-// exercises a retry, whatever the hash behind the seed.
-uint64_t FaultySeed(const std::string& route, const std::string& faults) {
-  for (uint64_t seed = 1; seed < 1000; ++seed) {
-    emulator::FaultInjector injector;
-    if (!injector
-             .Update(absl::StrCat(R"({"reset": true, "seed": )", seed,
-                                  R"(, "routes": {")", route, R"(": )", faults,
-                                  "}}"))
-             .ok()) {
-      ADD_FAILURE() << "bad faults " << faults;
-      return 0;
-    }
-    using Kind = emulator::FaultDecision::Kind;
-    if (injector.Next(route).kind == Kind::kNone) continue;
-    for (int i = 0; i < 3; ++i) {
-      if (injector.Next(route).kind == Kind::kNone) return seed;
-    }
-  }
-  ADD_FAILURE() << "no seed";
-  return 0;
-}
-
 // End to end: RestTriverseStub against the emulator with injected faults.
 class TriverseConnectionEmulatorTest : public ::testing::Test {
  protected:
@@ -702,41 +1011,54 @@ class TriverseConnectionEmulatorTest : public ::testing::Test {
     return c;
   }
 
-  // FailFirst injects `faults` on `route` under a FaultySeed.
   void FailFirst(const std::string& route, const std::string& faults) {
-    Faults(absl::StrCat(R"({"reset": true, "seed": )",
-                        FaultySeed(route, faults), R"(, "routes": {")", route,
-                        R"(": )", faults, "}}"));
+    testing_util::FailFirst(*emu_, route, faults);
   }
-
-  void Faults(const std::string& json) {
-    auto r = testing_util::HttpPost(emu_->Url("/_emulator/faults"), json);
-    ASSERT_EQ(r.status, 200) << r.body;
-  }
-
-  int64_t Stat(const char* name) {
-    auto r = testing_util::HttpGet(emu_->Url("/_emulator/stats"));
-    rapidjson::Document doc;
-    doc.Parse(r.body.c_str());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember(name) ||
-        !doc[name].IsInt64()) {
-      ADD_FAILURE() << "bad stats: " << r.body;
-      return -1;
-    }
-    return doc[name].GetInt64();
-  }
+  void Faults(const std::string& json) { testing_util::SetFaults(*emu_, json); }
+  int64_t Stat(const char* name) { return testing_util::Stat(*emu_, name); }
 
   // Drive runs backoff timers (fake time) until `r` completes: attempts
   // complete on the engine thread, which then adds the next timer.
   template <typename T>
   void Drive(Result<T>& r) {
+    Drive(r.done);
+  }
+  void Drive(absl::Notification& done) {
     for (int i = 0; i < 100; ++i) {
-      if (r.done.HasBeenNotified()) return;
+      if (done.HasBeenNotified()) return;
       if (scheduler_.WaitForPending(absl::Milliseconds(100))) {
         scheduler_.RunNext();
       }
     }
-    ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kWait));
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  }
+
+  // RouteRequests is the emulator's count of requests on `route`.
+  int64_t RouteRequests(const char* route) {
+    auto r = testing_util::HttpGet(emu_->Url("/_emulator/stats"));
+    rapidjson::Document doc;
+    doc.Parse(r.body.c_str());
+    if (doc.HasParseError() || !doc.IsObject() ||
+        !doc.HasMember("http_requests") || !doc["http_requests"].IsObject()) {
+      ADD_FAILURE() << "bad stats: " << r.body;
+      return -1;
+    }
+    const auto& routes = doc["http_requests"];
+    if (!routes.HasMember(route)) return 0;
+    return routes[route].GetInt64();
+  }
+
+  // SucceededTask creates a task with `request` and runs it to SUCCESS.
+  std::string SucceededTask(const v1::CreateTaskRequest& request) {
+    auto created = std::make_shared<Result<v1::TaskCreation>>();
+    conn_->CreateTask(request, Context(), Capture(created));
+    Drive(*created);
+    if (!created->value.has_value() || !created->value->ok()) {
+      ADD_FAILURE() << "CreateTask failed";
+      return "";
+    }
+    emu_->AdvanceBy(absl::Seconds(12));
+    return (*created->value)->task_uuid();
   }
 
   FakeScheduler scheduler_;
@@ -744,6 +1066,80 @@ class TriverseConnectionEmulatorTest : public ::testing::Test {
   std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<RestTriverseStub> stub_;
   std::shared_ptr<TriverseConnection> conn_;
+};
+
+// LiveDownload is a DownloadAsset call's outcome, written on the engine
+// thread and read by the test.
+class LiveDownload {
+ public:
+  static DownloadSink Sink(std::shared_ptr<LiveDownload> d) {
+    DownloadSink sink;
+    sink.on_metadata = [d](v1::AssetMetadata m) {
+      absl::MutexLock lock(&d->mu_);
+      d->metadata_.push_back(std::move(m));
+    };
+    sink.on_chunk = [d](absl::string_view chunk) {
+      absl::MutexLock lock(&d->mu_);
+      if (d->metadata_.empty()) ++d->chunks_before_metadata_;
+      ++d->chunks_;
+      d->body_.append(chunk.data(), chunk.size());
+      return true;
+    };
+    return sink;
+  }
+  static absl::AnyInvocable<void(absl::Status)> Done(
+      std::shared_ptr<LiveDownload> d) {
+    return [d](absl::Status s) {
+      absl::MutexLock lock(&d->mu_);
+      ++d->done_calls_;
+      d->status_ = std::move(s);
+      if (!d->done_.HasBeenNotified()) d->done_.Notify();
+    };
+  }
+
+  bool WaitForBytes(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto cond = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return body_.size() >= n || done_calls_ > 0;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&cond), kWait) &&
+           body_.size() >= n;
+  }
+  absl::Notification& done() { return done_; }
+  absl::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+  int done_calls() {
+    absl::MutexLock lock(&mu_);
+    return done_calls_;
+  }
+  std::vector<v1::AssetMetadata> metadata() {
+    absl::MutexLock lock(&mu_);
+    return metadata_;
+  }
+  std::string body() {
+    absl::MutexLock lock(&mu_);
+    return body_;
+  }
+  int chunks() {
+    absl::MutexLock lock(&mu_);
+    return chunks_;
+  }
+  int chunks_before_metadata() {
+    absl::MutexLock lock(&mu_);
+    return chunks_before_metadata_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Notification done_;
+  std::vector<v1::AssetMetadata> metadata_ ABSL_GUARDED_BY(mu_);
+  std::string body_ ABSL_GUARDED_BY(mu_);
+  int chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  int chunks_before_metadata_ ABSL_GUARDED_BY(mu_) = 0;
+  int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status status_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("no call");
 };
 
 TEST_F(TriverseConnectionEmulatorTest, CreateTaskExactlyOnceUnderFaults) {
@@ -790,6 +1186,213 @@ TEST_F(TriverseConnectionEmulatorTest, GetTaskSurvivesUnavailable) {
   ASSERT_EQ(task->calls, 1);
   ASSERT_TRUE(task->value->ok()) << task->value->status();
   EXPECT_GT(Stat("faults_injected"), 0);
+}
+
+v1::CreateTaskRequest ImageGeneration(int width, int height) {
+  v1::CreateTaskRequest req;
+  auto* gen = req.mutable_image_generation();
+  gen->set_prompt("a large detailed landscape");
+  gen->set_width(width);
+  gen->set_height(height);
+  return req;
+}
+
+// The emulator's largest asset (a 4096x4096 PNG, about 1 MiB) streams
+// through in many chunks, byte for byte.
+TEST_F(TriverseConnectionEmulatorTest, LargeEmulatorAssetStreamsIntact) {
+  const std::string uuid = SucceededTask(ImageGeneration(4096, 4096));
+  ASSERT_FALSE(uuid.empty());
+  const testing_util::HttpResponse whole = testing_util::HttpGet(
+      emu_->Api(absl::StrCat("/tasks/download/", uuid)),
+      {absl::StrCat("Authorization: Bearer ", testing_util::kKeyA)});
+  ASSERT_EQ(whole.status, 200) << whole.body.substr(0, 200);
+  ASSERT_GT(whole.body.size(), size_t{1} << 20);
+
+  auto d = std::make_shared<LiveDownload>();
+  EXPECT_NE(conn_->DownloadAsset(uuid, Context(), LiveDownload::Sink(d),
+                                 LiveDownload::Done(d)),
+            0u);
+  Drive(d->done());
+  ASSERT_TRUE(d->status().ok()) << d->status();
+  EXPECT_EQ(d->done_calls(), 1);
+  ASSERT_EQ(d->metadata().size(), 1u);
+  EXPECT_EQ(d->metadata()[0].file_name(), absl::StrCat(uuid, ".png"));
+  EXPECT_EQ(d->metadata()[0].size_bytes(),
+            static_cast<int64_t>(whole.body.size()));
+  EXPECT_EQ(d->chunks_before_metadata(), 0);
+  // libcurl hands over at most 16 KiB at a time.
+  EXPECT_GE(d->chunks(), static_cast<int>(whole.body.size() / (16 << 10)));
+  EXPECT_EQ(d->body().size(), whole.body.size());
+  EXPECT_TRUE(d->body() == whole.body);
+}
+
+// A multi-megabyte asset (more than the emulator generates: a scripted
+// upstream sends 8 MiB in several writes) streams through the engine, stub
+// and connection in many chunks, byte for byte.
+TEST_F(TriverseConnectionEmulatorTest, MultiMegabyteDownloadInManyChunks) {
+  constexpr size_t kSize = size_t{8} << 20;
+  std::string asset(kSize, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  for (char& c : asset) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  testing_util::ScriptedServer server;
+  RestTriverseStub::Options o;
+  o.base_url = absl::StrCat(server.Base(), "/api/v1");
+  auto stub = std::make_shared<RestTriverseStub>(engine_.get(), std::move(o));
+  auto conn = MakeTriverseConnection(stub, &scheduler_);
+  auto d = std::make_shared<LiveDownload>();
+  conn->DownloadAsset("big-1", Context(), LiveDownload::Sink(d),
+                      LiveDownload::Done(d));
+  ASSERT_TRUE(server.WaitForRequests(1));
+  server.Send(
+      absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: model/gltf-binary\r\n"
+                   "Content-Disposition: attachment; filename=\"big-1.glb\"\r\n"
+                   "Content-Length: ",
+                   kSize, "\r\nConnection: close\r\n\r\n"));
+  constexpr size_t kWrite = size_t{1} << 20;
+  for (size_t at = 0; at < kSize; at += kWrite) {
+    server.Send(absl::string_view(asset).substr(at, kWrite));
+  }
+  ASSERT_TRUE(d->done().WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(d->status().ok()) << d->status();
+  EXPECT_EQ(d->done_calls(), 1);
+  ASSERT_EQ(d->metadata().size(), 1u);
+  EXPECT_EQ(d->metadata()[0].file_name(), "big-1.glb");
+  EXPECT_EQ(d->metadata()[0].content_type(), "model/gltf-binary");
+  EXPECT_EQ(d->metadata()[0].size_bytes(), static_cast<int64_t>(kSize));
+  EXPECT_EQ(d->chunks_before_metadata(), 0);
+  EXPECT_GE(d->chunks(), static_cast<int>(kSize / (16 << 10)));
+  EXPECT_EQ(d->body().size(), kSize);
+  EXPECT_TRUE(d->body() == asset);
+}
+
+TEST_F(TriverseConnectionEmulatorTest, DownloadRetriedBeforeMetadata) {
+  v1::CreateTaskRequest req;
+  req.mutable_text_to_model()->set_prompt("a brass bell");
+  const std::string uuid = SucceededTask(req);
+  ASSERT_FALSE(uuid.empty());
+  FailFirst("task_download", R"({"unavailable_rate": 0.5})");
+  auto d = std::make_shared<LiveDownload>();
+  conn_->DownloadAsset(uuid, Context(), LiveDownload::Sink(d),
+                       LiveDownload::Done(d));
+  Drive(d->done());
+  ASSERT_TRUE(d->status().ok()) << d->status();
+  EXPECT_EQ(d->done_calls(), 1);
+  EXPECT_EQ(d->metadata().size(), 1u);
+  EXPECT_EQ(d->body().substr(0, 4), "glTF");
+  EXPECT_GT(Stat("faults_injected"), 0);
+  EXPECT_GE(RouteRequests("task_download"), 2);
+}
+
+TEST_F(TriverseConnectionEmulatorTest, DownloadCutAfterMetadataIsNotRetried) {
+  v1::CreateTaskRequest req;
+  req.mutable_text_to_model()->set_prompt("a copper pot");
+  const std::string uuid = SucceededTask(req);
+  ASSERT_FALSE(uuid.empty());
+  Faults(R"({"reset": true, "seed": 1, "routes": {"task_download":
+      {"truncate_rate": 1.0}}})");
+  auto d = std::make_shared<LiveDownload>();
+  conn_->DownloadAsset(uuid, Context(), LiveDownload::Sink(d),
+                       LiveDownload::Done(d));
+  Drive(d->done());
+  EXPECT_EQ(d->status().code(), absl::StatusCode::kUnavailable) << d->status();
+  EXPECT_THAT(d->status().message(), Not(HasSubstr("gave up")));
+  EXPECT_EQ(d->metadata().size(), 1u);
+  EXPECT_EQ(RouteRequests("task_download"), 1);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionEmulatorTest, UploadRateLimitedIsRetried) {
+  FailFirst("upload_image",
+            R"({"rate_limit_rate": 0.5, "retry_after_seconds": 2})");
+  UploadSpec spec;
+  spec.kind = v1::FILE_KIND_IMAGE;
+  spec.file_name = "a.png";
+  spec.content_type = "image/png";
+  spec.bytes = std::string("\x89PNG\r\n\x1a\n...", 11);
+  auto r = std::make_shared<Result<std::string>>();
+  conn_->UploadFile(std::move(spec), Context(), Capture(r));
+  // The first attempt is refused; its retry waits for Retry-After.
+  ASSERT_TRUE(scheduler_.WaitForPending(kWait));
+  ASSERT_TRUE(scheduler_.NextDelay().has_value());
+  EXPECT_GE(*scheduler_.NextDelay(), absl::Seconds(2));
+  Drive(*r);
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  EXPECT_THAT(**r->value, HasSubstr("tasks/uid_"));
+  EXPECT_EQ(Stat("uploads"), 1);
+  EXPECT_GE(RouteRequests("upload_image"), 2);
+}
+
+TEST_F(TriverseConnectionEmulatorTest, UploadUnavailableIsNotRetried) {
+  Faults(R"({"reset": true, "seed": 1, "routes": {"upload_model":
+      {"unavailable_rate": 1.0}}})");
+  UploadSpec spec;
+  spec.kind = v1::FILE_KIND_MODEL;
+  spec.file_name = "m.glb";
+  spec.bytes = "glTF-model";
+  auto r = std::make_shared<Result<std::string>>();
+  conn_->UploadFile(std::move(spec), Context(), Capture(r));
+  ASSERT_TRUE(r->done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_EQ(r->calls, 1);
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kUnavailable)
+      << r->value->status();
+  EXPECT_EQ(RouteRequests("upload_model"), 1);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionEmulatorTest, CancelDuringUpload) {
+  Faults(R"({"reset": true, "seed": 1, "routes": {"upload_image":
+      {"hang_rate": 1.0}}})");
+  UploadSpec spec;
+  spec.kind = v1::FILE_KIND_IMAGE;
+  spec.file_name = "a.png";
+  spec.content_type = "image/png";
+  spec.bytes = std::string("\x89PNG\r\n\x1a\n...", 11);
+  auto r = std::make_shared<Result<std::string>>();
+  const uint64_t id = conn_->UploadFile(std::move(spec), Context(), Capture(r));
+  EXPECT_NE(id, 0u);
+  conn_->Cancel(id);
+  ASSERT_TRUE(r->done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kCancelled)
+      << r->value->status();
+  conn_->Cancel(id);  // completed: ignored
+  engine_.reset();    // every callback still due has run
+  EXPECT_EQ(r->calls, 1);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+// Cancel mid-body, over the real engine and stub: the transfer stops, `done`
+// runs once with CANCELLED, and the sink gets nothing more.
+TEST_F(TriverseConnectionEmulatorTest, CancelDuringDownload) {
+  testing_util::ScriptedServer server;
+  RestTriverseStub::Options o;
+  o.base_url = absl::StrCat(server.Base(), "/api/v1");
+  auto stub = std::make_shared<RestTriverseStub>(engine_.get(), std::move(o));
+  auto conn = MakeTriverseConnection(stub, &scheduler_);
+  auto d = std::make_shared<LiveDownload>();
+  const uint64_t id = conn->DownloadAsset(
+      "t-1", Context(), LiveDownload::Sink(d), LiveDownload::Done(d));
+  ASSERT_TRUE(server.WaitForRequests(1));
+  server.Send(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 1000000\r\n\r\nfirst-part");
+  ASSERT_TRUE(d->WaitForBytes(10));
+  EXPECT_EQ(d->done_calls(), 0);
+  conn->Cancel(id);
+  ASSERT_TRUE(d->done().WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(d->status().code(), absl::StatusCode::kCancelled) << d->status();
+  server.Send(std::string(50000, 'x'));  // Too late: nobody reads it.
+  conn->Cancel(id);
+  // Stopping the engine runs every callback still due: none for this call.
+  engine_.reset();
+  EXPECT_EQ(d->done_calls(), 1);
+  EXPECT_EQ(d->body(), "first-part");
+  EXPECT_EQ(d->metadata().size(), 1u);
 }
 
 }  // namespace
