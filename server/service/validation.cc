@@ -289,4 +289,73 @@ std::vector<FieldViolation> ValidateListOwnModels(
   return out;
 }
 
+int64_t MaxUploadBytes(v1::FileKind kind, const UploadLimits& limits) {
+  switch (kind) {
+    case v1::FILE_KIND_IMAGE:
+      return limits.max_image_bytes;
+    case v1::FILE_KIND_MODEL:
+      return limits.max_model_bytes;
+    default:
+      return 0;
+  }
+}
+
+std::vector<FieldViolation> ValidateUploadMetadata(
+    const v1::UploadMetadata& metadata, const UploadLimits& limits) {
+  std::vector<FieldViolation> out;
+  Checker check(&out, "metadata.", /*execution_fields_required=*/true);
+  const v1::FileKind kind = metadata.kind();
+  if (kind != v1::FILE_KIND_IMAGE && kind != v1::FILE_KIND_MODEL) {
+    check.Add("kind", "is required: FILE_KIND_IMAGE or FILE_KIND_MODEL");
+  }
+  const std::string& name = metadata.file_name();
+  const bool printable = std::all_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u != 0x7F && c != '"' && c != '\\' && c != '/';
+  });
+  const bool name_ok = !name.empty() && name.size() <= 255 && printable;
+  if (!name_ok) {
+    check.Add("file_name",
+              "must be 1-255 printable characters without '\"', '\\' or '/'");
+  }
+  const std::string type = absl::AsciiStrToLower(metadata.content_type());
+  if (kind == v1::FILE_KIND_IMAGE) {
+    if (type != "image/jpeg" && type != "image/png" && type != "image/webp") {
+      check.Add("content_type",
+                "must be image/jpeg, image/png or image/webp for an image");
+    }
+    if (metadata.model_variant() != v1::MODEL_VARIANT_UNSPECIFIED) {
+      check.Add("model_variant", "applies to models only");
+    }
+  }
+  if (kind == v1::FILE_KIND_MODEL) {
+    const size_t dot = name.rfind('.');
+    const std::string ext = absl::AsciiStrToLower(
+        dot == std::string::npos ? "" : absl::string_view(name).substr(dot));
+    constexpr absl::string_view kModelExtensions[] = {
+        ".glb", ".gltf", ".obj", ".fbx", ".stl", ".ply", ".usdz"};
+    if (name_ok &&
+        std::find(std::begin(kModelExtensions), std::end(kModelExtensions),
+                  ext) == std::end(kModelExtensions)) {
+      check.Add("file_name",
+                "must end in a model extension: .glb, .gltf, .obj, .fbx, "
+                ".stl, .ply or .usdz");
+    }
+    if (!type.empty() && type.find_first_of("\r\n") != std::string::npos) {
+      check.Add("content_type", "must not contain line breaks");
+    }
+  }
+  if (metadata.has_size_bytes()) {
+    const int64_t max = MaxUploadBytes(kind, limits);
+    if (metadata.size_bytes() <= 0) {
+      check.Add("size_bytes", "must be positive when given");
+    } else if (max > 0 && metadata.size_bytes() > max) {
+      check.Add("size_bytes", absl::StrCat("must be at most ", max,
+                                           " bytes for this kind (got ",
+                                           metadata.size_bytes(), ")"));
+    }
+  }
+  return out;
+}
+
 }  // namespace triverse::service

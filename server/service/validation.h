@@ -3,6 +3,7 @@
 #ifndef TRIVERSE_SERVER_SERVICE_VALIDATION_H_
 #define TRIVERSE_SERVER_SERVICE_VALIDATION_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "server/errors/upstream_status.h"
@@ -33,6 +34,24 @@ std::vector<errors::FieldViolation> ValidateTaskUuid(
 // token this gateway issued: a positive page number).
 std::vector<errors::FieldViolation> ValidateListOwnModels(
     const v1::ListOwnModelsRequest& request);
+
+// UploadLimits are the upstream's documented upload limits.
+struct UploadLimits {
+  int64_t max_image_bytes = int64_t{50} * 1000 * 1000;
+  int64_t max_model_bytes = int64_t{200} * 1000 * 1000;
+};
+
+// ValidateUploadMetadata checks the first message of UploadFile: kind set;
+// file_name 1-255 printable characters without `"`, `\` or `/`; images:
+// content_type image/jpeg, image/png or image/webp; models: a known 3D
+// extension (.glb .gltf .obj .fbx .stl .ply .usdz); model_variant only for
+// models; size_bytes, when given, within the kind's limit. Field paths are
+// "metadata.<field>".
+std::vector<errors::FieldViolation> ValidateUploadMetadata(
+    const v1::UploadMetadata& metadata, const UploadLimits& limits);
+
+// MaxUploadBytes is the limit of `kind` (0 for FILE_KIND_UNSPECIFIED).
+int64_t MaxUploadBytes(v1::FileKind kind, const UploadLimits& limits);
 
 }  // namespace triverse::service
 

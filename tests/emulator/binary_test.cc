@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/emulator/testing_util/http_client.h"
+#include "tests/emulator/testing_util/process.h"
 
 extern char** environ;
 
@@ -35,78 +36,13 @@ using testing_util::WebSocketClient;
 constexpr char kSecretKey[] = "sk-binary-test-0123456789abcdef";
 
 // Process is the emulator binary running with its stderr on a pipe.
-class Process {
+class Process : public testing_util::Process {
  public:
-  explicit Process(std::vector<std::string> args) {
-    args.insert(args.begin(), TRIVERSE_EMULATOR_BINARY);
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) !=
-        0) {
-      pid_ = -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    stderr_fd_ = fds[0];
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (stderr_fd_ >= 0) close(stderr_fd_);
-  }
-
-  // ReadUntil reads stderr until it contains `text` or the timeout passes.
-  bool ReadUntil(const std::string& text, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (!absl::StrContains(output_, text)) {
-      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
-      if (left <= 0) return false;
-      pollfd pfd{stderr_fd_, POLLIN, 0};
-      if (poll(&pfd, 1, static_cast<int>(left)) <= 0) return false;
-      char buf[4096];
-      const ssize_t n = read(stderr_fd_, buf, sizeof(buf));
-      if (n <= 0) return false;
-      output_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Wait reads stderr to its end and returns the exit status.
-  int Wait() {
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(stderr_fd_, buf, sizeof(buf))) > 0) {
-      output_.append(buf, static_cast<size_t>(n));
-    }
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return status;
-  }
-
-  pid_t pid() const { return pid_; }
-  const std::string& output() const { return output_; }
-
- private:
-  pid_t pid_ = -1;
-  int stderr_fd_ = -1;
-  bool exited_ = false;
-  std::string output_;
+  explicit Process(std::vector<std::string> args)
+      : testing_util::Process(TRIVERSE_EMULATOR_BINARY, std::move(args)) {}
 };
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, "-", getpid());
-}
+using testing_util::TempPath;
 
 TEST(EmulatorBinaryTest, ServesOnPortZeroLogsWithoutKeysAndStopsOnSigterm) {
   const std::string port_file = TempPath("emulator-port");

@@ -220,5 +220,64 @@ TEST(ValidateListOwnModelsTest, PageSizeAndToken) {
   EXPECT_THAT(ValidateListOwnModels(r), IsEmpty());
 }
 
+std::vector<std::string> UploadFields(const v1::UploadMetadata& m,
+                                      UploadLimits limits = {}) {
+  std::vector<std::string> out;
+  for (const auto& v : ValidateUploadMetadata(m, limits)) {
+    out.push_back(v.field);
+  }
+  return out;
+}
+
+TEST(ValidateUploadMetadataTest, ImagesAndModels) {
+  v1::UploadMetadata image;
+  image.set_kind(v1::FILE_KIND_IMAGE);
+  image.set_file_name("cat.PNG");
+  image.set_content_type("image/png");
+  EXPECT_THAT(UploadFields(image), IsEmpty());
+  image.set_content_type("image/gif");
+  EXPECT_THAT(UploadFields(image), ElementsAre("metadata.content_type"));
+  image.set_content_type("image/webp");
+  image.set_model_variant(v1::MODEL_VARIANT_TEXTURED);
+  EXPECT_THAT(UploadFields(image), ElementsAre("metadata.model_variant"));
+
+  v1::UploadMetadata model;
+  model.set_kind(v1::FILE_KIND_MODEL);
+  model.set_file_name("chair.glb");
+  model.set_model_variant(v1::MODEL_VARIANT_GEOMETRY);
+  EXPECT_THAT(UploadFields(model), IsEmpty());
+  for (const char* bad :
+       {"chair", "chair.exe", "../chair.glb", "a\"b.glb", ""}) {
+    model.set_file_name(bad);
+    EXPECT_THAT(UploadFields(model), ElementsAre("metadata.file_name")) << bad;
+  }
+  model.set_file_name(std::string(252, 'a') + ".glb");  // 256 characters
+  EXPECT_THAT(UploadFields(model), ElementsAre("metadata.file_name"));
+
+  v1::UploadMetadata none;
+  none.set_file_name("x.png");
+  EXPECT_THAT(UploadFields(none), ElementsAre("metadata.kind"));
+}
+
+TEST(ValidateUploadMetadataTest, AnnouncedSizeWithinTheKindsLimit) {
+  v1::UploadMetadata m;
+  m.set_kind(v1::FILE_KIND_IMAGE);
+  m.set_file_name("cat.jpg");
+  m.set_content_type("image/jpeg");
+  m.set_size_bytes(50'000'000);
+  EXPECT_THAT(UploadFields(m), IsEmpty());
+  m.set_size_bytes(50'000'001);
+  EXPECT_THAT(UploadFields(m), ElementsAre("metadata.size_bytes"));
+  m.set_size_bytes(0);
+  EXPECT_THAT(UploadFields(m), ElementsAre("metadata.size_bytes"));
+  m.set_kind(v1::FILE_KIND_MODEL);
+  m.set_file_name("big.obj");
+  m.set_size_bytes(200'000'000);
+  EXPECT_THAT(UploadFields(m), IsEmpty());
+  m.set_size_bytes(200'000'001);
+  EXPECT_THAT(UploadFields(m), ElementsAre("metadata.size_bytes"));
+  EXPECT_EQ(MaxUploadBytes(v1::FILE_KIND_UNSPECIFIED, {}), 0);
+}
+
 }  // namespace
 }  // namespace triverse::service

@@ -1,0 +1,120 @@
+#include "server/gateway/command_line.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace triverse::gateway {
+namespace {
+
+struct Flag {
+  absl::string_view name;
+  bool boolean;
+  absl::string_view help;
+};
+
+constexpr Flag kFlags[] = {
+    {"listen", false,
+     "HOST:PORT of the gRPC listener (TRIVERSE_LISTEN; default "
+     "0.0.0.0:50051; port 0 picks a free one)"},
+    {"upstream-url", false,
+     "base URL of the Triverse REST API (TRIVERSE_UPSTREAM_URL; default "
+     "https://api.triverse.ai/api/v1)"},
+    {"api-key-file", false,
+     "file holding the gateway's API key, e.g. a mounted Secret "
+     "(TRIVERSE_API_KEY_FILE; or the key itself in TRIVERSE_API_KEY)"},
+    {"allow-caller-keys", true,
+     "accept a per-call key in the x-triverse-api-key metadata "
+     "(TRIVERSE_ALLOW_CALLER_KEYS; default false)"},
+    {"default-deadline", false,
+     "deadline of calls that arrive without one (TRIVERSE_DEFAULT_DEADLINE; "
+     "default 30s)"},
+    {"retry-max-attempts", false,
+     "attempts per idempotent upstream call, 1-10 "
+     "(TRIVERSE_RETRY_MAX_ATTEMPTS; default 4)"},
+    {"retry-initial-backoff", false,
+     "first retry backoff (TRIVERSE_RETRY_INITIAL_BACKOFF; default 100ms)"},
+    {"retry-max-backoff", false,
+     "largest retry backoff (TRIVERSE_RETRY_MAX_BACKOFF; default 5s)"},
+    {"config", false,
+     "JSON config file with the settings above as snake_case keys "
+     "(TRIVERSE_CONFIG)"},
+    {"api-key", false, ""},  // refused by LoadConfig, with the reason
+};
+
+const Flag* Find(absl::string_view name) {
+  for (const Flag& f : kFlags) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<CommandLine> ParseCommandLine(
+    const std::vector<std::string>& args) {
+  CommandLine out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.help = true;
+      continue;
+    }
+    if (!absl::StartsWith(arg, "--") || arg.size() == 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unexpected argument \"", arg, "\": flags are --name=value"));
+    }
+    arg.remove_prefix(2);
+    std::string name(arg.substr(0, arg.find('=')));
+    std::replace(name.begin(), name.end(), '_', '-');
+    std::optional<std::string> value;
+    if (arg.find('=') != absl::string_view::npos) {
+      value = std::string(arg.substr(arg.find('=') + 1));
+    }
+    const Flag* flag = Find(name);
+    if (name != "port-file" && flag == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!value) {
+      if (flag != nullptr && flag->boolean) {
+        value = "true";
+      } else if (i + 1 < args.size() && !absl::StartsWith(args[i + 1], "--")) {
+        value = args[++i];
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    if (name == "port-file") {
+      out.port_file = *value;
+      continue;
+    }
+    if (!out.flags.emplace(name, *value).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, " is given twice"));
+    }
+  }
+  return out;
+}
+
+std::string Usage() {
+  std::string out =
+      "Usage: triverse-gateway [--flag=value ...]\n\n"
+      "Serves triverse.v1.TaskService over gRPC in front of the Triverse REST "
+      "API.\nPrecedence: flags > TRIVERSE_* environment > --config file > "
+      "defaults.\nThe API key is never a flag.\n\n";
+  for (const Flag& f : kFlags) {
+    if (f.help.empty()) continue;
+    absl::StrAppend(&out, "  --", f.name, "\n      ", f.help, "\n");
+  }
+  absl::StrAppend(&out,
+                  "  --port-file\n      write the bound port to this file once "
+                  "serving\n  --help\n      this text\n");
+  return out;
+}
+
+}  // namespace triverse::gateway

@@ -1,0 +1,62 @@
+#include "server/gateway/gateway.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace triverse::gateway {
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
+    const config::Config& config) {
+  std::unique_ptr<Gateway> g(new Gateway());
+  g->scheduler_ = std::make_unique<upstream::ThreadScheduler>();
+  auto engine = http::CurlEngine::Create({});
+  if (!engine.ok()) return engine.status();
+  g->engine_ = *std::move(engine);
+  upstream::RestTriverseStub::Options stub_options;
+  stub_options.base_url = config.upstream_url;
+  g->stub_ = std::make_shared<upstream::RestTriverseStub>(
+      g->engine_.get(), std::move(stub_options));
+  upstream::TriverseConnectionOptions connection_options;
+  connection_options.max_attempts = config.retry.max_attempts;
+  connection_options.initial_backoff = config.retry.initial_backoff;
+  connection_options.max_backoff = config.retry.max_backoff;
+  g->connection_ = upstream::MakeTriverseConnection(
+      g->stub_, g->scheduler_.get(), std::move(connection_options));
+  service::ServiceOptions service_options;
+  service_options.api_key = config.api_key;
+  service_options.allow_caller_keys = config.allow_caller_keys;
+  service_options.default_deadline = config.default_deadline;
+  g->service_ = std::make_unique<service::TaskServiceImpl>(
+      g->connection_, std::move(service_options));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
+                           &g->port_);
+  builder.RegisterService(g->service_.get());
+  g->server_ = builder.BuildAndStart();
+  if (g->server_ == nullptr || g->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen,
+                     " (address in use, or not a local address?)"));
+  }
+  return g;
+}
+
+Gateway::~Gateway() {
+  if (!shut_down_ && server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+void Gateway::Shutdown(absl::Duration grace) {
+  shut_down_ = true;
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+}
+
+}  // namespace triverse::gateway

@@ -1,0 +1,761 @@
+#include "server/service/task_service.h"
+
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "google/rpc/error_details.pb.h"
+#include "server/errors/grpc_status.h"
+#include "server/errors/upstream_status.h"
+#include "server/service/validation.h"
+
+namespace triverse::service {
+namespace {
+
+using upstream::CallContext;
+using upstream::TriverseConnection;
+
+constexpr absl::Duration kDefaultRetryDelay = absl::Milliseconds(250);
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t s = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out.set_seconds(s);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+  return out;
+}
+
+bool HasDetail(const absl::Status& status, absl::string_view full_name) {
+  const std::string url = absl::StrCat("type.googleapis.com/", full_name);
+  for (const auto& any : errors::Details(status)) {
+    if (any.type_url() == url) return true;
+  }
+  return false;
+}
+
+// ErrorStatus is a gateway-made error with an ErrorInfo.
+absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
+                         absl::string_view rpc, std::string message) {
+  absl::Status status(code, absl::StrCat(rpc, ": ", message));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(errors::kErrorDomain);
+  (*info.mutable_metadata())["operation"] = std::string(rpc);
+  errors::AddDetail(status, info);
+  return status;
+}
+
+// ReasonFor names an error that carries no upstream ErrorInfo.
+absl::string_view ReasonFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kDataLoss:
+      return "UPSTREAM_PAYLOAD_INVALID";
+    case absl::StatusCode::kUnavailable:
+      return "UPSTREAM_UNAVAILABLE";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case absl::StatusCode::kCancelled:
+      return "CANCELLED";
+    case absl::StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case absl::StatusCode::kFailedPrecondition:
+      return "UPSTREAM_TLS_FAILED";
+    default:
+      return "INTERNAL_ERROR";
+  }
+}
+
+// Parks the upstream key of the call in the metadata lookup.
+const std::string* FindMetadata(const grpc::CallbackServerContext& context,
+                                absl::string_view name, std::string* storage) {
+  const auto& md = context.client_metadata();
+  auto it = md.find(grpc::string_ref(name.data(), name.size()));
+  if (it == md.end()) return nullptr;
+  storage->assign(it->second.data(), it->second.size());
+  return storage;
+}
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext& context,
+                      const ServiceOptions& options) {
+  const auto deadline = context.deadline();
+  // gRPC reports "no deadline" as the largest time point.
+  if (deadline >= std::chrono::system_clock::time_point::max() -
+                      std::chrono::hours(24 * 365 * 100)) {
+    return options.now() + options.default_deadline;
+  }
+  return absl::FromChrono(deadline);
+}
+
+// UnaryCall is the reactor of every unary RPC. It finishes exactly once,
+// and only after the starting method has registered every upstream call id
+// (so that a completion racing with the start never frees the reactor under
+// it); a cancelled RPC cancels the registered calls.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(std::shared_ptr<TriverseConnection> connection, std::string rpc)
+      : connection_(std::move(connection)), rpc_(std::move(rpc)) {}
+
+  // Track registers upstream call `id` (0: it completed inline).
+  void Track(uint64_t id) {
+    if (id == 0) return;
+    bool cancel_now;
+    {
+      absl::MutexLock lock(&mu_);
+      cancel_now = cancelled_;
+      if (!cancel_now) ids_.push_back(id);
+    }
+    if (cancel_now) connection_->Cancel(id);
+  }
+
+  // Complete records the result; the RPC finishes with it once Started()
+  // has run. Called once.
+  void Complete(absl::Status status) {
+    grpc::Status result =
+        errors::ToGrpcStatus(WithErrorInfo(std::move(status), rpc_));
+    {
+      absl::MutexLock lock(&mu_);
+      if (starting_) {
+        result_ = std::move(result);
+        return;
+      }
+    }
+    Finish(result);
+  }
+
+  // Started ends the starting phase.
+  void Started() {
+    std::optional<grpc::Status> result;
+    {
+      absl::MutexLock lock(&mu_);
+      starting_ = false;
+      result.swap(result_);
+    }
+    if (result) Finish(*result);
+  }
+
+  // CancelUpstream cancels every registered call, and those registered
+  // later.
+  void CancelUpstream() {
+    std::vector<uint64_t> ids;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      ids.swap(ids_);
+    }
+    for (uint64_t id : ids) connection_->Cancel(id);
+  }
+
+  void OnCancel() override { CancelUpstream(); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::shared_ptr<TriverseConnection> connection_;
+  const std::string rpc_;
+  absl::Mutex mu_;
+  std::vector<uint64_t> ids_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;
+  std::optional<grpc::Status> result_ ABSL_GUARDED_BY(mu_);
+};
+
+// FinishNow answers an RPC that fails before any upstream call.
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status,
+                                    absl::string_view rpc) {
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(errors::ToGrpcStatus(WithErrorInfo(status, rpc)));
+  return reactor;
+}
+
+// StartUnary runs the common path of a one-call unary RPC: `start(context,
+// done)` starts the Connection call; its value is moved into `response`.
+template <typename T, typename Start>
+grpc::ServerUnaryReactor* StartUnary(
+    const std::shared_ptr<TriverseConnection>& connection,
+    absl::string_view rpc, const CallContext& call, T* response, Start start) {
+  auto* reactor = new UnaryCall(connection, std::string(rpc));
+  reactor->Track(start(call, [reactor, response](absl::StatusOr<T> result) {
+    if (result.ok()) *response = *std::move(result);
+    reactor->Complete(result.status());
+  }));
+  reactor->Started();
+  return reactor;
+}
+
+// DownloadCall streams an asset: the Connection's sink runs on the engine
+// thread and only queues messages; gRPC writes them one at a time.
+class DownloadCall final
+    : public grpc::ServerWriteReactor<v1::DownloadAssetResponse> {
+ public:
+  DownloadCall(std::shared_ptr<TriverseConnection> connection,
+               const ServiceOptions& options)
+      : connection_(std::move(connection)),
+        chunk_bytes_(options.download_chunk_bytes),
+        max_buffer_(options.max_download_buffer_bytes) {}
+
+  void Start(const std::string& task_uuid, const CallContext& call) {
+    upstream::DownloadSink sink;
+    sink.on_metadata = [this](v1::AssetMetadata metadata) {
+      {
+        absl::MutexLock lock(&mu_);
+        queue_.emplace_back();
+        *queue_.back().mutable_metadata() = std::move(metadata);
+      }
+      Pump();
+    };
+    sink.on_chunk = [this](absl::string_view chunk) { return OnChunk(chunk); };
+    const uint64_t id = connection_->DownloadAsset(
+        task_uuid, call, std::move(sink),
+        [this](absl::Status status) { OnUpstreamDone(std::move(status)); });
+    bool cancel_now;
+    {
+      absl::MutexLock lock(&mu_);
+      id_ = id;
+      cancel_now = cancelled_;
+      starting_ = false;
+    }
+    if (cancel_now) connection_->Cancel(id);
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool cancel = false;
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      queued_bytes_ -= MessageBytes(queue_.front());
+      queue_.pop_front();
+      writing_ = false;
+      if (!ok && !write_failed_) {
+        // The caller is gone: stop the upstream transfer too.
+        write_failed_ = true;
+        cancel = true;
+        id = id_;
+      }
+    }
+    if (cancel) connection_->Cancel(id);
+    Pump();
+  }
+
+  void OnCancel() override {
+    uint64_t id;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      id = id_;
+    }
+    if (id != 0) connection_->Cancel(id);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static size_t MessageBytes(const v1::DownloadAssetResponse& m) {
+    return m.has_chunk() ? m.chunk().size() : 0;
+  }
+
+  bool OnChunk(absl::string_view chunk) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (write_failed_) return false;
+      if (queued_bytes_ + chunk.size() > max_buffer_) {
+        overflow_ = true;
+        return false;
+      }
+      queued_bytes_ += chunk.size();
+      while (!chunk.empty()) {
+        // Append to the last queued chunk unless gRPC is writing it.
+        const bool last_in_flight = writing_ && queue_.size() == 1;
+        if (queue_.empty() || !queue_.back().has_chunk() || last_in_flight ||
+            queue_.back().chunk().size() >= chunk_bytes_) {
+          queue_.emplace_back();
+          queue_.back().mutable_chunk();
+        }
+        std::string& out = *queue_.back().mutable_chunk();
+        const size_t n = std::min(chunk.size(), chunk_bytes_ - out.size());
+        out.append(chunk.data(), n);
+        chunk.remove_prefix(n);
+      }
+    }
+    Pump();
+    return true;
+  }
+
+  void OnUpstreamDone(absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (overflow_) {
+        status = ErrorStatus(
+            absl::StatusCode::kResourceExhausted, "CALLER_TOO_SLOW",
+            "DownloadAsset",
+            absl::StrCat("the caller read more slowly than the upstream sent "
+                         "and more than ",
+                         max_buffer_, " bytes were waiting"));
+      }
+      final_ = errors::ToGrpcStatus(
+          WithErrorInfo(std::move(status), "DownloadAsset"));
+    }
+    Pump();
+  }
+
+  // Pump starts the next write, or finishes once everything is written.
+  void Pump() {
+    const v1::DownloadAssetResponse* next = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_ || starting_) return;
+      if (!queue_.empty() && !write_failed_) {
+        // The chunk being appended to is ready unless more may come and it
+        // is not full yet: sending partial chunks keeps latency low too.
+        writing_ = true;
+        next = &queue_.front();
+      } else if (final_.has_value()) {
+        finished_ = true;
+        finish = write_failed_ && final_->ok()
+                     ? grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "DownloadAsset: the caller went away")
+                     : *final_;
+      }
+    }
+    if (next != nullptr) StartWrite(next);
+    if (finish) Finish(*finish);
+  }
+
+  const std::shared_ptr<TriverseConnection> connection_;
+  const size_t chunk_bytes_;
+  const size_t max_buffer_;
+  absl::Mutex mu_;
+  // Messages to write; the front one is in flight while writing_. A deque
+  // keeps the front's address stable while the engine thread appends.
+  std::deque<v1::DownloadAssetResponse> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflow_ ABSL_GUARDED_BY(mu_) = false;
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<grpc::Status> final_ ABSL_GUARDED_BY(mu_);
+};
+
+// UploadCall reads the metadata and the chunks, enforcing the limits while
+// they stream in, then makes one upstream upload.
+class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
+ public:
+  UploadCall(std::shared_ptr<TriverseConnection> connection,
+             const ServiceOptions& options, absl::StatusOr<CallContext> call,
+             v1::UploadFileResponse* response)
+      : connection_(std::move(connection)),
+        limits_{options.max_image_bytes, options.max_model_bytes},
+        call_(std::move(call)),
+        response_(response) {
+    if (!call_.ok()) {
+      FinishOnce(call_.status());
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      EndOfStream();
+      return;
+    }
+    absl::Status error = Consume();
+    if (!error.ok()) {
+      FinishOnce(std::move(error));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnCancel() override {
+    uint64_t id;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      id = id_;
+    }
+    if (id != 0) connection_->Cancel(id);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Consume() {
+    if (request_.has_metadata()) {
+      if (have_metadata_) {
+        return errors::InvalidArgument(
+            {{"metadata", "must be sent once, in the first message"}});
+      }
+      auto violations = ValidateUploadMetadata(request_.metadata(), limits_);
+      if (!violations.empty()) {
+        return errors::InvalidArgument(std::move(violations));
+      }
+      have_metadata_ = true;
+      spec_.kind = request_.metadata().kind();
+      spec_.model_variant = request_.metadata().model_variant();
+      spec_.file_name = request_.metadata().file_name();
+      spec_.content_type = request_.metadata().content_type();
+      if (request_.metadata().has_size_bytes()) {
+        announced_ = request_.metadata().size_bytes();
+        spec_.bytes.reserve(static_cast<size_t>(*announced_));
+      }
+      return absl::OkStatus();
+    }
+    if (!have_metadata_) {
+      return errors::InvalidArgument(
+          {{"metadata", "the first message must carry the metadata"}});
+    }
+    const int64_t max = MaxUploadBytes(spec_.kind, limits_);
+    const int64_t size = static_cast<int64_t>(spec_.bytes.size()) +
+                         static_cast<int64_t>(request_.chunk().size());
+    if (size > max) {
+      return errors::InvalidArgument(
+          {{"chunk", absl::StrCat("the file exceeds the "
+                                  "limit of ",
+                                  max, " bytes")}});
+    }
+    if (announced_ && size > *announced_) {
+      return errors::InvalidArgument(
+          {{"metadata.size_bytes",
+            absl::StrCat("the file is longer than the announced ", *announced_,
+                         " bytes")}});
+    }
+    spec_.bytes.append(request_.chunk());
+    return absl::OkStatus();
+  }
+
+  void EndOfStream() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      if (cancelled_) finished_ = true;
+    }
+    if (finished_) {  // cancelled: the caller is gone, upload nothing
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                          "UploadFile: the call was cancelled"));
+      return;
+    }
+    if (!have_metadata_) {
+      FinishOnce(errors::InvalidArgument(
+          {{"metadata", "is required: the stream carried no metadata"}}));
+      return;
+    }
+    if (spec_.bytes.empty()) {
+      FinishOnce(errors::InvalidArgument(
+          {{"chunk", "the file is empty: send its bytes after the metadata"}}));
+      return;
+    }
+    if (announced_ && static_cast<int64_t>(spec_.bytes.size()) != *announced_) {
+      FinishOnce(errors::InvalidArgument(
+          {{"metadata.size_bytes",
+            absl::StrCat("announced ", *announced_, " bytes but ",
+                         spec_.bytes.size(), " arrived")}}));
+      return;
+    }
+    const uint64_t id = connection_->UploadFile(
+        std::move(spec_), *call_, [this](absl::StatusOr<std::string> key) {
+          if (key.ok()) response_->set_file_key(*std::move(key));
+          FinishOnce(key.status());
+        });
+    bool cancel_now;
+    {
+      absl::MutexLock lock(&mu_);
+      id_ = id;
+      cancel_now = cancelled_;
+    }
+    if (cancel_now) connection_->Cancel(id);
+  }
+
+  void FinishOnce(absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(
+        errors::ToGrpcStatus(WithErrorInfo(std::move(status), "UploadFile")));
+  }
+
+  const std::shared_ptr<TriverseConnection> connection_;
+  const UploadLimits limits_;
+  const absl::StatusOr<CallContext> call_;
+  v1::UploadFileResponse* const response_;
+  // Touched only by the reactions of the read loop, which gRPC serialises.
+  v1::UploadFileRequest request_;
+  bool have_metadata_ = false;
+  std::optional<int64_t> announced_;
+  upstream::UploadSpec spec_;
+
+  absl::Mutex mu_;
+  uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+absl::StatusOr<CallContext> ResolveApiKey(const ServiceOptions& options,
+                                          const std::string* caller_key) {
+  CallContext call;
+  if (caller_key != nullptr) {
+    if (!options.allow_caller_keys) {
+      return ErrorStatus(absl::StatusCode::kPermissionDenied,
+                         "CALLER_KEYS_DISABLED", "auth",
+                         absl::StrCat("this gateway does not accept API keys "
+                                      "in the ",
+                                      kApiKeyMetadata,
+                                      " metadata; remove it (the gateway uses "
+                                      "its own key) or ask the operator to "
+                                      "enable allow_caller_keys"));
+    }
+    const bool printable =
+        std::all_of(caller_key->begin(), caller_key->end(), [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return u > 0x20 && u < 0x7F;
+        });
+    if (caller_key->empty() || !printable) {
+      return errors::InvalidArgument(
+          {{kApiKeyMetadata,
+            "must be a non-empty API key of printable ASCII characters"}});
+    }
+    call.api_key = *caller_key;
+    call.caller_key = true;
+    return call;
+  }
+  if (options.api_key.empty()) {
+    return ErrorStatus(
+        absl::StatusCode::kUnauthenticated, "API_KEY_MISSING", "auth",
+        absl::StrCat("this gateway has no API key of its own; send yours in "
+                     "the ",
+                     kApiKeyMetadata, " metadata"));
+  }
+  call.api_key = options.api_key;
+  return call;
+}
+
+absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc) {
+  if (status.ok() || HasDetail(status, "google.rpc.ErrorInfo")) return status;
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(ReasonFor(status.code())));
+  info.set_domain(errors::kErrorDomain);
+  (*info.mutable_metadata())["operation"] = std::string(rpc);
+  errors::AddDetail(status, info);
+  if (status.code() == absl::StatusCode::kUnavailable &&
+      !HasDetail(status, "google.rpc.RetryInfo")) {
+    google::rpc::RetryInfo retry;
+    *retry.mutable_retry_delay() = ToProto(kDefaultRetryDelay);
+    errors::AddDetail(status, retry);
+  }
+  return status;
+}
+
+TaskServiceImpl::TaskServiceImpl(
+    std::shared_ptr<upstream::TriverseConnection> connection,
+    ServiceOptions options)
+    : connection_(std::move(connection)), options_(std::move(options)) {}
+
+absl::StatusOr<CallContext> TaskServiceImpl::CallContextFor(
+    grpc::CallbackServerContext* context) const {
+  std::string storage;
+  const std::string* caller_key =
+      FindMetadata(*context, kApiKeyMetadata, &storage);
+  absl::StatusOr<CallContext> call = ResolveApiKey(options_, caller_key);
+  if (call.ok()) call->deadline = DeadlineOf(*context, options_);
+  return call;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::CreateTask(
+    grpc::CallbackServerContext* context, const v1::CreateTaskRequest* request,
+    v1::TaskCreation* response) {
+  constexpr absl::string_view kRpc = "CreateTask";
+  auto violations = ValidateCreateTask(*request);
+  if (!violations.empty()) {
+    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
+                     kRpc);
+  }
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  return StartUnary<v1::TaskCreation>(
+      connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
+        return connection_->CreateTask(*request, c, std::move(done));
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(
+    grpc::CallbackServerContext* context, const v1::GetTaskRequest* request,
+    v1::Task* response) {
+  constexpr absl::string_view kRpc = "GetTask";
+  auto violations = ValidateTaskUuid(request->task_uuid());
+  if (!violations.empty()) {
+    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
+                     kRpc);
+  }
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  return StartUnary<v1::Task>(
+      connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
+        return connection_->GetTask(request->task_uuid(), c, std::move(done));
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::QuotePrice(
+    grpc::CallbackServerContext* context, const v1::QuotePriceRequest* request,
+    v1::PriceQuote* response) {
+  constexpr absl::string_view kRpc = "QuotePrice";
+  auto violations = ValidateQuotePrice(*request);
+  if (!violations.empty()) {
+    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
+                     kRpc);
+  }
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  return StartUnary<v1::PriceQuote>(
+      connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
+        return connection_->QuotePrice(*request, c, std::move(done));
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetDownloadUrl(
+    grpc::CallbackServerContext* context,
+    const v1::GetDownloadUrlRequest* request, v1::DownloadUrl* response) {
+  constexpr absl::string_view kRpc = "GetDownloadUrl";
+  auto violations = ValidateTaskUuid(request->task_uuid());
+  if (!violations.empty()) {
+    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
+                     kRpc);
+  }
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  return StartUnary<v1::DownloadUrl>(
+      connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
+        return connection_->GetDownloadUrl(request->task_uuid(), c,
+                                           std::move(done));
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::ListOwnModels(
+    grpc::CallbackServerContext* context,
+    const v1::ListOwnModelsRequest* request,
+    v1::ListOwnModelsResponse* response) {
+  constexpr absl::string_view kRpc = "ListOwnModels";
+  auto violations = ValidateListOwnModels(*request);
+  if (!violations.empty()) {
+    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
+                     kRpc);
+  }
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  int64_t page = 1;
+  if (!request->page_token().empty() &&
+      !absl::SimpleAtoi(request->page_token(), &page)) {
+    page = 1;  // unreachable: validated above
+  }
+  const int64_t size = request->page_size() == 0 ? 10 : request->page_size();
+  auto* reactor = new UnaryCall(connection_, std::string(kRpc));
+  reactor->Track(connection_->ListOwnModels(
+      page, size, *call,
+      [reactor, response, page,
+       size](absl::StatusOr<translate::OwnModelsPage> result) {
+        if (result.ok()) {
+          for (auto& m : result->models) *response->add_models() = std::move(m);
+          response->set_total_size(result->total);
+          // The upstream's page count when it gave one, else from the total.
+          const int64_t pages = result->pages > 0
+                                    ? result->pages
+                                    : (result->total + size - 1) / size;
+          if (page < pages) {
+            response->set_next_page_token(absl::StrCat(page + 1));
+          }
+        }
+        reactor->Complete(result.status());
+      }));
+  reactor->Started();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
+    grpc::CallbackServerContext* context, const v1::GetAccountRequest*,
+    v1::Account* response) {
+  constexpr absl::string_view kRpc = "GetAccount";
+  auto call = CallContextFor(context);
+  if (!call.ok()) return FinishNow(context, call.status(), kRpc);
+  // Both upstream calls run at once. The response is written under the
+  // join's lock and only while no part has failed: the first error finishes
+  // the RPC (and cancels the other part), after which `response` may be gone.
+  struct Join {
+    absl::Mutex mu;
+    int pending ABSL_GUARDED_BY(mu) = 2;
+    bool failed ABSL_GUARDED_BY(mu) = false;
+  };
+  auto join = std::make_shared<Join>();
+  auto* reactor = new UnaryCall(connection_, std::string(kRpc));
+  // Part returns the callback of one part; `store` moves its value into
+  // the response.
+  auto part = [reactor, join](auto store) {
+    return [reactor, join, store = std::move(store)](auto result) mutable {
+      bool complete;
+      {
+        absl::MutexLock lock(&join->mu);
+        if (join->failed) return;
+        if (result.ok()) {
+          store(*std::move(result));
+          complete = --join->pending == 0;
+        } else {
+          join->failed = true;
+          complete = true;
+        }
+      }
+      if (!result.ok()) reactor->CancelUpstream();
+      if (complete) reactor->Complete(result.status());
+    };
+  };
+  reactor->Track(connection_->GetUser(*call, part([response](v1::User user) {
+    *response->mutable_user() = std::move(user);
+  })));
+  reactor->Track(
+      connection_->GetBalance(*call, part([response](v1::Balance balance) {
+        *response->mutable_balance() = std::move(balance);
+      })));
+  reactor->Started();
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::DownloadAssetResponse>*
+TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
+                               const v1::DownloadAssetRequest* request) {
+  constexpr absl::string_view kRpc = "DownloadAsset";
+  auto* reactor = new DownloadCall(connection_, options_);
+  auto violations = ValidateTaskUuid(request->task_uuid());
+  absl::StatusOr<CallContext> call =
+      violations.empty() ? CallContextFor(context)
+                         : absl::StatusOr<CallContext>(
+                               errors::InvalidArgument(std::move(violations)));
+  if (!call.ok()) {
+    reactor->Finish(errors::ToGrpcStatus(WithErrorInfo(call.status(), kRpc)));
+    return reactor;
+  }
+  reactor->Start(request->task_uuid(), *call);
+  return reactor;
+}
+
+grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
+    grpc::CallbackServerContext* context, v1::UploadFileResponse* response) {
+  return new UploadCall(connection_, options_, CallContextFor(context),
+                        response);
+}
+
+}  // namespace triverse::service

@@ -1,0 +1,516 @@
+// The assembled gateway (every layer, real libcurl, real gRPC) against the
+// in-process emulator, both on 127.0.0.1 port 0: the task lifecycle, one
+// test per reachable upstream error code and per injected fault, caller
+// keys, and 200 concurrent RPCs.
+#include "server/gateway/gateway.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "emulator/assets.h"
+#include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/emulator_faults.h"
+#include "triverse/v1/task_service.grpc.pb.h"
+
+namespace triverse::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using testing_util::FailFirst;
+using testing_util::SetFaults;
+using testing_util::Stat;
+using testing_util::TestEmulator;
+
+std::optional<google::rpc::ErrorInfo> Info(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return std::nullopt;
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info;
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+bool Has(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return false;
+  for (const auto& any : details.details()) {
+    if (any.Is<T>()) return true;
+  }
+  return false;
+}
+
+std::string Reason(const grpc::Status& status) {
+  auto info = Info(status);
+  return info ? info->reason() : "<no ErrorInfo>";
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartWith(TestEmulator::DefaultOptions()); }
+
+  void StartWith(emulator::EmulatorOptions options) {
+    gateway_.reset();
+    emu_ = std::make_unique<TestEmulator>(std::move(options));
+    ASSERT_TRUE(emu_->start_status().ok()) << emu_->start_status();
+    config_.listen = "127.0.0.1:0";
+    config_.upstream_url = emu_->Api("");
+    config_.api_key = testing_util::kKeyA;
+    config_.retry.initial_backoff = absl::Milliseconds(1);
+    config_.retry.max_backoff = absl::Milliseconds(20);
+    Restart();
+  }
+
+  // Restart applies config_ (after a test changed it).
+  void Restart() {
+    gateway_.reset();
+    auto g = Gateway::Start(config_);
+    ASSERT_TRUE(g.ok()) << g.status();
+    gateway_ = *std::move(g);
+    stub_ = v1::TaskService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->port()),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(
+      absl::Duration timeout = absl::Seconds(60)) {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return c;
+  }
+
+  v1::TaskCreation Create(const std::string& prompt) {
+    v1::CreateTaskRequest req;
+    req.mutable_text_to_model()->set_prompt(prompt);
+    v1::TaskCreation created;
+    auto ctx = Context();
+    grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created;
+  }
+
+  grpc::Status Get(const std::string& uuid, v1::Task* task,
+                   absl::Duration timeout = absl::Seconds(60)) {
+    v1::GetTaskRequest req;
+    req.set_task_uuid(uuid);
+    auto ctx = Context(timeout);
+    return stub_->GetTask(ctx.get(), req, task);
+  }
+
+  // RunToEnd advances the emulator's clock until the task is terminal.
+  v1::Task RunToEnd(const std::string& uuid) {
+    v1::Task task;
+    for (int i = 0; i < 100; ++i) {
+      emu_->AdvanceBy(absl::Seconds(1));
+      grpc::Status s = Get(uuid, &task);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (task.status() == v1::TASK_STATUS_SUCCESS ||
+          task.status() == v1::TASK_STATUS_FAILED) {
+        break;
+      }
+    }
+    return task;
+  }
+
+  std::unique_ptr<TestEmulator> emu_;
+  config::Config config_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<v1::TaskService::Stub> stub_;
+};
+
+TEST_F(GatewayTest, TaskLifecycleEndToEnd) {
+  v1::QuotePriceRequest quote_req;
+  quote_req.mutable_text_to_model();  // the defaults, as Create() uses
+  v1::PriceQuote quote;
+  auto qctx = Context();
+  ASSERT_TRUE(stub_->QuotePrice(qctx.get(), quote_req, &quote).ok());
+  EXPECT_GT(quote.cost_credits(), 0);
+
+  const v1::TaskCreation created = Create("a wooden chair");
+  ASSERT_FALSE(created.task_uuid().empty());
+  EXPECT_THAT(created.client_order_id(), MatchesRegex("gw-[0-9a-f]{32}"));
+  EXPECT_EQ(created.cost_credits(), quote.cost_credits());
+
+  const v1::Task done = RunToEnd(created.task_uuid());
+  ASSERT_EQ(done.status(), v1::TASK_STATUS_SUCCESS);
+
+  v1::GetDownloadUrlRequest url_req;
+  url_req.set_task_uuid(created.task_uuid());
+  v1::DownloadUrl url;
+  auto uctx = Context();
+  ASSERT_TRUE(stub_->GetDownloadUrl(uctx.get(), url_req, &url).ok());
+  EXPECT_THAT(url.download_url(), HasSubstr("http://127.0.0.1"));
+
+  v1::ListOwnModelsRequest list_req;
+  list_req.set_page_size(1);
+  v1::ListOwnModelsResponse list;
+  auto lctx = Context();
+  ASSERT_TRUE(stub_->ListOwnModels(lctx.get(), list_req, &list).ok());
+  ASSERT_EQ(list.models_size(), 1);
+  EXPECT_EQ(list.models(0).task_uuid(), created.task_uuid());
+  EXPECT_EQ(list.total_size(), 1);
+  EXPECT_EQ(list.next_page_token(), "");
+
+  v1::Account account;
+  auto actx = Context();
+  ASSERT_TRUE(stub_->GetAccount(actx.get(), {}, &account).ok());
+  EXPECT_EQ(account.balance().frozen(), 0);
+  EXPECT_EQ(account.balance().balance(), 1000 - quote.cost_credits());
+}
+
+TEST_F(GatewayTest, GetRightAfterCreateSeesTheTask) {
+  // The emulator hides a new task from plain reads for 1 s (its
+  // read-after-write window, on the fake clock that does not move here).
+  const v1::TaskCreation created = Create("a stone table");
+  v1::Task task;
+  grpc::Status s = Get(created.task_uuid(), &task);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(task.task_uuid(), created.task_uuid());
+}
+
+TEST_F(GatewayTest, RetriedCreateMakesOneTask) {
+  FailFirst(*emu_, "create_task", R"({"internal_error_rate": 0.5})");
+  const v1::TaskCreation created = Create("a brass lamp");
+  EXPECT_FALSE(created.task_uuid().empty());
+  EXPECT_GT(Stat(*emu_, "faults_injected"), 0);
+  EXPECT_EQ(Stat(*emu_, "tasks_created"), 1);
+  SetFaults(*emu_, R"({"reset": true})");
+  v1::Account account;
+  auto ctx = Context();
+  ASSERT_TRUE(stub_->GetAccount(ctx.get(), {}, &account).ok());
+  EXPECT_EQ(account.balance().frozen(),
+            static_cast<double>(created.cost_credits()));
+}
+
+TEST_F(GatewayTest, UnavailableBurstIsRetried) {
+  const v1::TaskCreation created = Create("a glass vase");
+  FailFirst(*emu_, "get_task", R"({"unavailable_rate": 0.5})");
+  v1::Task task;
+  grpc::Status s = Get(created.task_uuid(), &task);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(Stat(*emu_, "faults_injected"), 0);
+}
+
+TEST_F(GatewayTest, PersistentUnavailableIsUnavailableWithRetryInfo) {
+  SetFaults(*emu_, R"({"reset": true, "routes": {"users_me":
+      {"unavailable_rate": 1}}})");
+  v1::Account account;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetAccount(ctx.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(s), "BACKEND_UNAVAILABLE");
+  EXPECT_TRUE(Has<google::rpc::RetryInfo>(s));
+  auto info = Info(s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->metadata().at("upstreamCode"), "5003");
+}
+
+TEST_F(GatewayTest, PersistenceErrorIsUnavailable) {
+  SetFaults(*emu_, R"({"reset": true, "routes": {"users_balance":
+      {"internal_error_rate": 1}}})");
+  v1::Account account;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetAccount(ctx.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(s), "PERSISTENCE_ERROR");
+}
+
+TEST_F(GatewayTest, RateLimitIsRetriedAfterRetryAfter) {
+  const v1::TaskCreation created = Create("a copper kettle");
+  FailFirst(*emu_, "get_task",
+            R"({"rate_limit_rate": 0.5, "retry_after_seconds": 1})");
+  const absl::Time start = absl::Now();
+  v1::Task task;
+  grpc::Status s = Get(created.task_uuid(), &task);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The retry waited for the announced second (a lower bound only).
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+}
+
+TEST_F(GatewayTest, RateLimitWithoutRetriesLeftIsResourceExhausted) {
+  config_.retry.max_attempts = 1;
+  Restart();
+  SetFaults(*emu_, R"({"reset": true, "routes": {"users_me":
+      {"rate_limit_rate": 1, "retry_after_seconds": 7}}})");
+  v1::Account account;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetAccount(ctx.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Reason(s), "RATE_LIMITED");
+  EXPECT_TRUE(Has<google::rpc::RetryInfo>(s));
+  EXPECT_TRUE(Has<google::rpc::QuotaFailure>(s));
+}
+
+TEST_F(GatewayTest, TruncatedBodyIsRetriedThenUnavailable) {
+  const v1::TaskCreation created = Create("a leather boot");
+  FailFirst(*emu_, "get_task", R"({"truncate_rate": 0.5})");
+  v1::Task task;
+  grpc::Status s = Get(created.task_uuid(), &task);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  SetFaults(*emu_,
+            R"({"reset": true, "routes": {"get_task": {"truncate_rate": 1}}})");
+  s = Get(created.task_uuid(), &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(s), "UPSTREAM_UNAVAILABLE");
+}
+
+TEST_F(GatewayTest, HungUpstreamEndsAtTheCallersDeadline) {
+  const v1::TaskCreation created = Create("a silver spoon");
+  SetFaults(*emu_,
+            R"({"reset": true, "routes": {"get_task": {"hang_rate": 1}}})");
+  v1::Task task;
+  grpc::Status s = Get(created.task_uuid(), &task, absl::Milliseconds(500));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The gateway is still healthy afterwards.
+  SetFaults(*emu_, R"({"reset": true})");
+  s = Get(created.task_uuid(), &task);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(GatewayTest, UnknownTaskIsNotFound) {
+  v1::Task task;
+  grpc::Status s = Get("00000000-0000-4000-8000-000000000000", &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Reason(s), "TASK_NOT_FOUND");
+  auto info = Info(s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->metadata().at("upstreamCode"), "1006");
+}
+
+TEST_F(GatewayTest, UnknownFileKeyIsInvalidArgumentFromUpstream) {
+  v1::CreateTaskRequest req;
+  req.mutable_image_to_model()->set_image_file("tasks/uid_x/20260101/none.png");
+  v1::TaskCreation created;
+  auto ctx = Context();
+  grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Reason(s), "INVALID_PARAMETERS");
+  EXPECT_TRUE(Has<google::rpc::BadRequest>(s));
+  EXPECT_EQ(Stat(*emu_, "tasks_created"), 0);
+}
+
+TEST_F(GatewayTest, ModerationIsContentViolation) {
+  v1::CreateTaskRequest req;
+  req.mutable_text_to_model()->set_prompt("something forbidden");
+  v1::TaskCreation created;
+  auto ctx = Context();
+  grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Reason(s), "CONTENT_VIOLATION");
+}
+
+TEST_F(GatewayTest, DownloadUrlBeforeSuccessIsFailedPrecondition) {
+  const v1::TaskCreation created = Create("a paper crane");
+  emu_->AdvanceBy(absl::Seconds(2));  // past the read-after-write window
+  v1::GetDownloadUrlRequest req;
+  req.set_task_uuid(created.task_uuid());
+  v1::DownloadUrl url;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetDownloadUrl(ctx.get(), req, &url);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Reason(s), "TASK_STATE_CONFLICT");
+  EXPECT_TRUE(Has<google::rpc::PreconditionFailure>(s));
+}
+
+TEST_F(GatewayTest, SuccessWithoutAssetsIsNoAssets) {
+  SetFaults(*emu_, R"({"reset": true, "tasks": {"no_assets_rate": 1}})");
+  const v1::TaskCreation created = Create("an empty box");
+  ASSERT_EQ(RunToEnd(created.task_uuid()).status(), v1::TASK_STATUS_SUCCESS);
+  v1::GetDownloadUrlRequest req;
+  req.set_task_uuid(created.task_uuid());
+  v1::DownloadUrl url;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetDownloadUrl(ctx.get(), req, &url);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Reason(s), "NO_ASSETS");
+}
+
+TEST_F(GatewayTest, InsufficientCreditsIsResourceExhaustedWithoutRetry) {
+  emulator::EmulatorOptions options = TestEmulator::DefaultOptions();
+  options.engine.keys = {{testing_util::kKeyA, 1, "", ""}};
+  StartWith(std::move(options));
+  v1::CreateTaskRequest req;
+  req.mutable_text_to_model()->set_prompt("a marble statue");
+  v1::TaskCreation created;
+  auto ctx = Context();
+  grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Reason(s), "INSUFFICIENT_CREDITS");
+  EXPECT_TRUE(Has<google::rpc::QuotaFailure>(s));
+  EXPECT_FALSE(Has<google::rpc::RetryInfo>(s));
+}
+
+TEST_F(GatewayTest, RejectedGatewayKeyIsInternalNotTheCallersFault) {
+  config_.api_key = "not-a-key";
+  Restart();
+  v1::Account account;
+  auto ctx = Context();
+  grpc::Status s = stub_->GetAccount(ctx.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(Reason(s), "UPSTREAM_CREDENTIALS_REJECTED");
+  EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr("not-a-key")));
+}
+
+TEST_F(GatewayTest, CallerKeysSeparateTenants) {
+  config_.api_key.clear();
+  config_.allow_caller_keys = true;
+  Restart();
+  auto create = [&](const char* key, const char* prompt) {
+    v1::CreateTaskRequest req;
+    req.mutable_text_to_model()->set_prompt(prompt);
+    v1::TaskCreation created;
+    auto ctx = Context();
+    ctx->AddMetadata("x-triverse-api-key", key);
+    grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created;
+  };
+  create(testing_util::kKeyA, "tenant a's chair");
+  const v1::TaskCreation b = create(testing_util::kKeyB, "tenant b's chair");
+
+  v1::ListOwnModelsResponse list;
+  auto ctx = Context();
+  ctx->AddMetadata("x-triverse-api-key", testing_util::kKeyB);
+  ASSERT_TRUE(stub_->ListOwnModels(ctx.get(), {}, &list).ok());
+  ASSERT_EQ(list.models_size(), 1);
+  EXPECT_EQ(list.models(0).task_uuid(), b.task_uuid());
+
+  v1::Account account;
+  auto bad = Context();
+  bad->AddMetadata("x-triverse-api-key", "wrong-key");
+  grpc::Status s = stub_->GetAccount(bad.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reason(s), "API_KEY_INVALID");
+
+  auto none = Context();
+  s = stub_->GetAccount(none.get(), {}, &account);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reason(s), "API_KEY_MISSING");
+}
+
+TEST_F(GatewayTest, UploadThenCreateThenDownload) {
+  const std::string png = emulator::MakePng(7, 64, 64);
+  grpc::ClientContext up_ctx;
+  up_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  v1::UploadFileResponse uploaded;
+  {
+    auto writer = stub_->UploadFile(&up_ctx, &uploaded);
+    v1::UploadFileRequest meta;
+    meta.mutable_metadata()->set_kind(v1::FILE_KIND_IMAGE);
+    meta.mutable_metadata()->set_file_name("chair.png");
+    meta.mutable_metadata()->set_content_type("image/png");
+    meta.mutable_metadata()->set_size_bytes(static_cast<int64_t>(png.size()));
+    ASSERT_TRUE(writer->Write(meta));
+    for (size_t at = 0; at < png.size(); at += 1000) {
+      v1::UploadFileRequest chunk;
+      chunk.set_chunk(png.substr(at, 1000));
+      ASSERT_TRUE(writer->Write(chunk));
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_THAT(uploaded.file_key(), MatchesRegex("tasks/.*\\.png"));
+
+  v1::CreateTaskRequest req;
+  req.mutable_image_to_model()->set_image_file(uploaded.file_key());
+  v1::TaskCreation created;
+  auto ctx = Context();
+  grpc::Status s = stub_->CreateTask(ctx.get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(RunToEnd(created.task_uuid()).status(), v1::TASK_STATUS_SUCCESS);
+
+  v1::DownloadAssetRequest dl;
+  dl.set_task_uuid(created.task_uuid());
+  auto dctx = Context();
+  auto reader = stub_->DownloadAsset(dctx.get(), dl);
+  v1::DownloadAssetResponse msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_TRUE(msg.has_metadata());
+  EXPECT_EQ(msg.metadata().file_name(),
+            absl::StrCat(created.task_uuid(), ".glb"));
+  std::string bytes;
+  while (reader->Read(&msg)) {
+    ASSERT_TRUE(msg.has_chunk());
+    bytes += msg.chunk();
+  }
+  s = reader->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(bytes.substr(0, 4), "glTF");
+  if (msg.metadata().has_size_bytes()) {
+    EXPECT_EQ(static_cast<int64_t>(bytes.size()), msg.metadata().size_bytes());
+  }
+}
+
+TEST_F(GatewayTest, DownloadBeforeSuccessIsFailedPrecondition) {
+  const v1::TaskCreation created = Create("an unfinished bench");
+  emu_->AdvanceBy(absl::Seconds(2));
+  v1::DownloadAssetRequest dl;
+  dl.set_task_uuid(created.task_uuid());
+  auto ctx = Context();
+  auto reader = stub_->DownloadAsset(ctx.get(), dl);
+  v1::DownloadAssetResponse msg;
+  EXPECT_FALSE(reader->Read(&msg));
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Reason(s), "TASK_STATE_CONFLICT");
+}
+
+TEST_F(GatewayTest, TwoHundredConcurrentRpcsCompleteCorrectly) {
+  std::vector<std::string> uuids;
+  for (int i = 0; i < 4; ++i) {
+    uuids.push_back(Create(absl::StrCat("concurrent chair ", i)).task_uuid());
+  }
+  constexpr int kCalls = 200;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetTaskRequest req;
+    v1::Task task;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::Mutex mu;
+  int remaining = kCalls;
+  for (int i = 0; i < kCalls; ++i) {
+    auto call = std::make_unique<Call>();
+    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    call->req.set_task_uuid(uuids[i % uuids.size()]);
+    calls.push_back(std::move(call));
+  }
+  for (auto& call : calls) {
+    Call* c = call.get();
+    stub_->async()->GetTask(&c->ctx, &c->req, &c->task,
+                            [c, &mu, &remaining](grpc::Status s) {
+                              absl::MutexLock lock(&mu);
+                              c->status = std::move(s);
+                              --remaining;
+                            });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(
+                                +[](int* r) { return *r == 0; }, &remaining),
+                            absl::Seconds(120)));
+  }
+  for (const auto& call : calls) {
+    ASSERT_TRUE(call->status.ok()) << call->status.error_message();
+    EXPECT_EQ(call->task.task_uuid(), call->req.task_uuid());
+  }
+}
+
+}  // namespace
+}  // namespace triverse::gateway
