@@ -14,7 +14,6 @@ constexpr char kTypeUrlPrefix[] = "type.googleapis.com/";
 
 // The RetryInfo delay when the upstream sent no Retry-After: Envoy's 250 ms
 // backoff cap, long enough not to hammer a struggling upstream.
-constexpr absl::Duration kDefaultRetryDelay = absl::Milliseconds(250);
 
 // Row is one line of the mapping table.
 struct Row {
@@ -119,6 +118,12 @@ google::protobuf::Duration ToProto(absl::Duration d) {
 
 }  // namespace
 
+void AddRetryInfo(absl::Status& status, absl::Duration delay) {
+  google::rpc::RetryInfo retry;
+  *retry.mutable_retry_delay() = ToProto(delay);
+  AddDetail(status, retry);
+}
+
 void AddDetail(absl::Status& status, const google::protobuf::Message& detail) {
   if (status.ok()) return;
   status.SetPayload(absl::StrCat(kTypeUrlPrefix, detail.GetTypeName()),
@@ -168,10 +173,7 @@ absl::Status AsStatus(const UpstreamError& e) {
   const bool retryable = row->code == absl::StatusCode::kUnavailable ||
                          absl::string_view(row->reason) == "RATE_LIMITED";
   if (retryable) {
-    google::rpc::RetryInfo retry;
-    *retry.mutable_retry_delay() =
-        ToProto(e.retry_after.value_or(kDefaultRetryDelay));
-    AddDetail(status, retry);
+    AddRetryInfo(status, e.retry_after.value_or(kDefaultRetryDelay));
   }
   if (row->code == absl::StatusCode::kResourceExhausted) {
     google::rpc::QuotaFailure quota;

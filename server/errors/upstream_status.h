@@ -55,6 +55,13 @@ struct FieldViolation {
 // INVALID_ARGUMENT. The message names the first field and its rule.
 absl::Status InvalidArgument(std::vector<FieldViolation> violations);
 
+// kDefaultRetryDelay is the RetryInfo delay of a retryable error whose
+// upstream announced none.
+inline constexpr absl::Duration kDefaultRetryDelay = absl::Milliseconds(250);
+
+// AddRetryInfo attaches a google.rpc.RetryInfo with `delay`.
+void AddRetryInfo(absl::Status& status, absl::Duration delay);
+
 // AddDetail attaches `detail` to `status` as a payload keyed by its type URL
 // (type.googleapis.com/<full name>). No effect on an OK status.
 void AddDetail(absl::Status& status, const google::protobuf::Message& detail);

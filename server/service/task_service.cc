@@ -23,16 +23,6 @@ namespace {
 using upstream::CallContext;
 using upstream::TriverseConnection;
 
-constexpr absl::Duration kDefaultRetryDelay = absl::Milliseconds(250);
-
-google::protobuf::Duration ToProto(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t s = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(s);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
-
 bool HasDetail(const absl::Status& status, absl::string_view full_name) {
   const std::string url = absl::StrCat("type.googleapis.com/", full_name);
   for (const auto& any : errors::Details(status)) {
@@ -194,6 +184,13 @@ grpc::ServerUnaryReactor* StartUnary(
 
 // DownloadCall streams an asset: the Connection's sink runs on the engine
 // thread and only queues messages; gRPC writes them one at a time.
+//
+// Lifetime: the engine thread is not a gRPC reaction, so gRPC may delete
+// the reactor (OnDone) as soon as Finish() has been called, even while the
+// engine thread is still inside one of its callbacks. Every handler
+// therefore changes the state and decides the next step (Decide) under one
+// lock hold, and performs that step (Act: StartWrite or Finish) as its very
+// last access to the reactor.
 class DownloadCall final
     : public grpc::ServerWriteReactor<v1::DownloadAssetResponse> {
  public:
@@ -206,12 +203,14 @@ class DownloadCall final
   void Start(const std::string& task_uuid, const CallContext& call) {
     upstream::DownloadSink sink;
     sink.on_metadata = [this](v1::AssetMetadata metadata) {
+      Step step;
       {
         absl::MutexLock lock(&mu_);
         queue_.emplace_back();
         *queue_.back().mutable_metadata() = std::move(metadata);
+        step = Decide();
       }
-      Pump();
+      Act(step);
     };
     sink.on_chunk = [this](absl::string_view chunk) { return OnChunk(chunk); };
     const uint64_t id = connection_->DownloadAsset(
@@ -222,15 +221,22 @@ class DownloadCall final
       absl::MutexLock lock(&mu_);
       id_ = id;
       cancel_now = cancelled_;
-      starting_ = false;
     }
+    // Cancel before ending the start: the reactor cannot finish until then.
     if (cancel_now) connection_->Cancel(id);
-    Pump();
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      starting_ = false;
+      step = Decide();
+    }
+    Act(step);
   }
 
   void OnWriteDone(bool ok) override {
     bool cancel = false;
     uint64_t id = 0;
+    Step step;
     {
       absl::MutexLock lock(&mu_);
       queued_bytes_ -= MessageBytes(queue_.front());
@@ -242,9 +248,11 @@ class DownloadCall final
         cancel = true;
         id = id_;
       }
+      step = Decide();
     }
+    // A reaction: gRPC keeps the reactor until it returns.
     if (cancel) connection_->Cancel(id);
-    Pump();
+    Act(step);
   }
 
   void OnCancel() override {
@@ -260,11 +268,18 @@ class DownloadCall final
   void OnDone() override { delete this; }
 
  private:
+  // Step is what a handler does once it has released the lock.
+  struct Step {
+    const v1::DownloadAssetResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+
   static size_t MessageBytes(const v1::DownloadAssetResponse& m) {
     return m.has_chunk() ? m.chunk().size() : 0;
   }
 
   bool OnChunk(absl::string_view chunk) {
+    Step step;
     {
       absl::MutexLock lock(&mu_);
       if (write_failed_) return false;
@@ -286,12 +301,14 @@ class DownloadCall final
         out.append(chunk.data(), n);
         chunk.remove_prefix(n);
       }
+      step = Decide();
     }
-    Pump();
+    Act(step);
     return true;
   }
 
   void OnUpstreamDone(absl::Status status) {
+    Step step;
     {
       absl::MutexLock lock(&mu_);
       if (overflow_) {
@@ -304,32 +321,37 @@ class DownloadCall final
       }
       final_ = errors::ToGrpcStatus(
           WithErrorInfo(std::move(status), "DownloadAsset"));
+      step = Decide();
     }
-    Pump();
+    Act(step);
   }
 
-  // Pump starts the next write, or finishes once everything is written.
-  void Pump() {
-    const v1::DownloadAssetResponse* next = nullptr;
-    std::optional<grpc::Status> finish;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || finished_ || starting_) return;
-      if (!queue_.empty() && !write_failed_) {
-        // The chunk being appended to is ready unless more may come and it
-        // is not full yet: sending partial chunks keeps latency low too.
-        writing_ = true;
-        next = &queue_.front();
-      } else if (final_.has_value()) {
-        finished_ = true;
-        finish = write_failed_ && final_->ok()
-                     ? grpc::Status(grpc::StatusCode::CANCELLED,
-                                    "DownloadAsset: the caller went away")
-                     : *final_;
-      }
+  // Decide picks the next write, or the end once everything is written.
+  Step Decide() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Step step;
+    if (writing_ || finished_ || starting_) return step;
+    if (!queue_.empty() && !write_failed_) {
+      // The front message (a partly filled chunk too: sending it now keeps
+      // latency low) goes out; the deque keeps its address stable.
+      writing_ = true;
+      step.write = &queue_.front();
+    } else if (final_.has_value()) {
+      finished_ = true;
+      step.finish = write_failed_ && final_->ok()
+                        ? grpc::Status(grpc::StatusCode::CANCELLED,
+                                       "DownloadAsset: the caller went away")
+                        : *final_;
     }
-    if (next != nullptr) StartWrite(next);
-    if (finish) Finish(*finish);
+    return step;
+  }
+
+  // Act performs a Step; after a Finish the reactor may be gone.
+  void Act(const Step& step) {
+    if (step.write != nullptr) {
+      StartWrite(step.write);
+    } else if (step.finish) {
+      Finish(*step.finish);
+    }
   }
 
   const std::shared_ptr<TriverseConnection> connection_;
@@ -556,9 +578,7 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc) {
   errors::AddDetail(status, info);
   if (status.code() == absl::StatusCode::kUnavailable &&
       !HasDetail(status, "google.rpc.RetryInfo")) {
-    google::rpc::RetryInfo retry;
-    *retry.mutable_retry_delay() = ToProto(kDefaultRetryDelay);
-    errors::AddDetail(status, retry);
+    errors::AddRetryInfo(status, errors::kDefaultRetryDelay);
   }
   return status;
 }
@@ -568,8 +588,12 @@ TaskServiceImpl::TaskServiceImpl(
     ServiceOptions options)
     : connection_(std::move(connection)), options_(std::move(options)) {}
 
-absl::StatusOr<CallContext> TaskServiceImpl::CallContextFor(
-    grpc::CallbackServerContext* context) const {
+absl::StatusOr<CallContext> TaskServiceImpl::Admit(
+    grpc::CallbackServerContext* context,
+    std::vector<errors::FieldViolation> violations) const {
+  if (!violations.empty()) {
+    return errors::InvalidArgument(std::move(violations));
+  }
   std::string storage;
   const std::string* caller_key =
       FindMetadata(*context, kApiKeyMetadata, &storage);
@@ -582,12 +606,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CreateTask(
     grpc::CallbackServerContext* context, const v1::CreateTaskRequest* request,
     v1::TaskCreation* response) {
   constexpr absl::string_view kRpc = "CreateTask";
-  auto violations = ValidateCreateTask(*request);
-  if (!violations.empty()) {
-    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
-                     kRpc);
-  }
-  auto call = CallContextFor(context);
+  auto call = Admit(context, ValidateCreateTask(*request));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::TaskCreation>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -599,12 +618,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(
     grpc::CallbackServerContext* context, const v1::GetTaskRequest* request,
     v1::Task* response) {
   constexpr absl::string_view kRpc = "GetTask";
-  auto violations = ValidateTaskUuid(request->task_uuid());
-  if (!violations.empty()) {
-    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
-                     kRpc);
-  }
-  auto call = CallContextFor(context);
+  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::Task>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -616,12 +630,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::QuotePrice(
     grpc::CallbackServerContext* context, const v1::QuotePriceRequest* request,
     v1::PriceQuote* response) {
   constexpr absl::string_view kRpc = "QuotePrice";
-  auto violations = ValidateQuotePrice(*request);
-  if (!violations.empty()) {
-    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
-                     kRpc);
-  }
-  auto call = CallContextFor(context);
+  auto call = Admit(context, ValidateQuotePrice(*request));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::PriceQuote>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -633,12 +642,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetDownloadUrl(
     grpc::CallbackServerContext* context,
     const v1::GetDownloadUrlRequest* request, v1::DownloadUrl* response) {
   constexpr absl::string_view kRpc = "GetDownloadUrl";
-  auto violations = ValidateTaskUuid(request->task_uuid());
-  if (!violations.empty()) {
-    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
-                     kRpc);
-  }
-  auto call = CallContextFor(context);
+  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::DownloadUrl>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -652,12 +656,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListOwnModels(
     const v1::ListOwnModelsRequest* request,
     v1::ListOwnModelsResponse* response) {
   constexpr absl::string_view kRpc = "ListOwnModels";
-  auto violations = ValidateListOwnModels(*request);
-  if (!violations.empty()) {
-    return FinishNow(context, errors::InvalidArgument(std::move(violations)),
-                     kRpc);
-  }
-  auto call = CallContextFor(context);
+  auto call = Admit(context, ValidateListOwnModels(*request));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   int64_t page = 1;
   if (!request->page_token().empty() &&
@@ -691,7 +690,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
     grpc::CallbackServerContext* context, const v1::GetAccountRequest*,
     v1::Account* response) {
   constexpr absl::string_view kRpc = "GetAccount";
-  auto call = CallContextFor(context);
+  auto call = Admit(context, {});
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   // Both upstream calls run at once. The response is written under the
   // join's lock and only while no part has failed: the first error finishes
@@ -739,11 +738,7 @@ TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
                                const v1::DownloadAssetRequest* request) {
   constexpr absl::string_view kRpc = "DownloadAsset";
   auto* reactor = new DownloadCall(connection_, options_);
-  auto violations = ValidateTaskUuid(request->task_uuid());
-  absl::StatusOr<CallContext> call =
-      violations.empty() ? CallContextFor(context)
-                         : absl::StatusOr<CallContext>(
-                               errors::InvalidArgument(std::move(violations)));
+  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
   if (!call.ok()) {
     reactor->Finish(errors::ToGrpcStatus(WithErrorInfo(call.status(), kRpc)));
     return reactor;
@@ -754,8 +749,8 @@ TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
 
 grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
     grpc::CallbackServerContext* context, v1::UploadFileResponse* response) {
-  return new UploadCall(connection_, options_, CallContextFor(context),
-                        response);
+  // The metadata arrives with the first message: UploadCall validates it.
+  return new UploadCall(connection_, options_, Admit(context, {}), response);
 }
 
 }  // namespace triverse::service

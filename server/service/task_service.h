@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/errors/upstream_status.h"
 #include "server/upstream/triverse_connection.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
@@ -108,9 +110,11 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
       v1::UploadFileResponse* response) override;
 
  private:
-  // CallContextFor resolves the key and the deadline of one RPC.
-  absl::StatusOr<upstream::CallContext> CallContextFor(
-      grpc::CallbackServerContext* context) const;
+  // Admit turns the request's validation result into INVALID_ARGUMENT, or
+  // resolves the key and the deadline of the RPC.
+  absl::StatusOr<upstream::CallContext> Admit(
+      grpc::CallbackServerContext* context,
+      std::vector<errors::FieldViolation> violations) const;
 
   const std::shared_ptr<upstream::TriverseConnection> connection_;
   const ServiceOptions options_;

@@ -482,8 +482,13 @@ TEST_F(GatewayTest, TwoHundredConcurrentRpcsCompleteCorrectly) {
     grpc::Status status;
   };
   std::vector<std::unique_ptr<Call>> calls;
-  absl::Mutex mu;
-  int remaining = kCalls;
+  // Shared with the callbacks, which may still be unwinding when the wait
+  // below ends.
+  struct Done {
+    absl::Mutex mu;
+    int remaining ABSL_GUARDED_BY(mu) = kCalls;
+  };
+  auto done = std::make_shared<Done>();
   for (int i = 0; i < kCalls; ++i) {
     auto call = std::make_unique<Call>();
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
@@ -493,18 +498,20 @@ TEST_F(GatewayTest, TwoHundredConcurrentRpcsCompleteCorrectly) {
   for (auto& call : calls) {
     Call* c = call.get();
     stub_->async()->GetTask(&c->ctx, &c->req, &c->task,
-                            [c, &mu, &remaining](grpc::Status s) {
-                              absl::MutexLock lock(&mu);
+                            [c, done](grpc::Status s) {
+                              absl::MutexLock lock(&done->mu);
                               c->status = std::move(s);
-                              --remaining;
+                              --done->remaining;
                             });
   }
   {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(
-        mu.AwaitWithTimeout(absl::Condition(
-                                +[](int* r) { return *r == 0; }, &remaining),
-                            absl::Seconds(120)));
+    absl::MutexLock lock(&done->mu);
+    ASSERT_TRUE(done->mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](Done* d)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS { return d->remaining == 0; },
+            done.get()),
+        absl::Seconds(120)));
   }
   for (const auto& call : calls) {
     ASSERT_TRUE(call->status.ok()) << call->status.error_message();

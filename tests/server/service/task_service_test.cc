@@ -319,20 +319,32 @@ TEST_F(TaskServiceTest, TransportFailureIsUnavailableWithRetryInfo) {
 
 TEST_F(TaskServiceTest, CancelledRpcCancelsTheUpstreamCall) {
   Start();
-  absl::Mutex mu;
-  upstream::TriverseConnection::Callback<v1::Task> pending;
-  absl::Notification started, cancelled;
+  // Shared with the mock's actions, which may still be unwinding on a gRPC
+  // thread when the test body ends.
+  struct State {
+    absl::Mutex mu;
+    upstream::TriverseConnection::Callback<v1::Task> pending;
+    absl::Notification started;
+    absl::Notification cancelled;
+  };
+  auto state = std::make_shared<State>();
   EXPECT_CALL(*connection_, GetTask(_, _, _))
-      .WillOnce([&](absl::string_view, CallContext, auto done) {
-        absl::MutexLock lock(&mu);
-        pending = std::move(done);
-        started.Notify();
+      .WillOnce([state](absl::string_view, CallContext, auto done) {
+        {
+          absl::MutexLock lock(&state->mu);
+          state->pending = std::move(done);
+        }
+        state->started.Notify();
         return 42;
       });
-  EXPECT_CALL(*connection_, Cancel(42)).WillOnce([&](uint64_t) {
-    absl::MutexLock lock(&mu);
+  EXPECT_CALL(*connection_, Cancel(42)).WillOnce([state](uint64_t) {
+    upstream::TriverseConnection::Callback<v1::Task> pending;
+    {
+      absl::MutexLock lock(&state->mu);
+      pending = std::move(state->pending);
+    }
     pending(absl::CancelledError("GetTask: cancelled"));
-    cancelled.Notify();
+    state->cancelled.Notify();
   });
   auto ctx = Context();
   v1::GetTaskRequest req;
@@ -344,11 +356,13 @@ TEST_F(TaskServiceTest, CancelledRpcCancelsTheUpstreamCall) {
     result = std::move(s);
     finished.Notify();
   });
-  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(state->started.WaitForNotificationWithTimeout(kWait));
   ctx->TryCancel();
-  ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(kWait));
   ASSERT_TRUE(finished.WaitForNotificationWithTimeout(kWait));
   EXPECT_EQ(result.error_code(), grpc::StatusCode::CANCELLED);
+  // The client sees CANCELLED at once; the server learns of it and cancels
+  // the upstream call (Cancel(42)) on its own schedule.
+  EXPECT_TRUE(state->cancelled.WaitForNotificationWithTimeout(kWait));
 }
 
 TEST_F(TaskServiceTest, ListOwnModelsPagesWithTokens) {
