@@ -28,6 +28,7 @@
 #include "rapidjson/document.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/loopback.h"
 
 namespace triverse::http {
 namespace {
@@ -102,17 +103,9 @@ rapidjson::Document ParseJson(const std::string& body) {
 // ClosedPort returns a loopback port that was just bound and closed, so a
 // connection to it is refused.
 int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
+  int port = 0;
+  close(testing_util::BindLoopback(0, &port));
+  return port;
 }
 
 // RawServer is a minimal HTTP/1.1 server on 127.0.0.1:0 for what the
@@ -121,18 +114,7 @@ int ClosedPort() {
 class RawServer {
  public:
   explicit RawServer(std::string response) : response_(std::move(response)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(
-        bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 64), 0);
-    socklen_t len = sizeof(addr);
-    EXPECT_EQ(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len),
-              0);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = testing_util::BindLoopback(64, &port_);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
 

@@ -25,6 +25,7 @@
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/flow_requests.h"
+#include "tests/server/testing_util/streamed_download.h"
 #include "tests/server/upstream/scripted_server.h"
 
 namespace triverse::upstream {
@@ -88,89 +89,7 @@ struct Download {
   int chunks_before_metadata = 0;
 };
 
-// Streamed watches one download as it streams: the test waits for bytes
-// to arrive while the transfer is still open.
-class Streamed {
- public:
-  // Sink records into this object, which must outlive the download (hold
-  // it in a shared_ptr captured by the callbacks). The sink stops the
-  // download (returns false) once `stop_after` bytes arrived.
-  static DownloadSink Sink(std::shared_ptr<Streamed> s,
-                           size_t stop_after = std::string::npos) {
-    DownloadSink sink;
-    sink.on_metadata = [s](v1::AssetMetadata m) {
-      absl::MutexLock lock(&s->mu_);
-      s->metadata_.push_back(std::move(m));
-    };
-    sink.on_chunk = [s, stop_after](absl::string_view chunk) {
-      absl::MutexLock lock(&s->mu_);
-      if (s->metadata_.empty()) ++s->chunks_before_metadata_;
-      ++s->chunks_;
-      s->body_.append(chunk.data(), chunk.size());
-      return s->body_.size() < stop_after;
-    };
-    return sink;
-  }
-  static absl::AnyInvocable<void(absl::Status)> Done(
-      std::shared_ptr<Streamed> s) {
-    return [s](absl::Status status) {
-      absl::MutexLock lock(&s->mu_);
-      ++s->done_calls_;
-      s->status_ = std::move(status);
-    };
-  }
-
-  // WaitForBytes waits until `n` body bytes arrived or the download ended.
-  bool WaitForBytes(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto cond = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return body_.size() >= n || done_calls_ > 0;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&cond), kWait) &&
-           body_.size() >= n;
-  }
-  // WaitDone waits for `done` and returns its status.
-  absl::Status WaitDone() {
-    absl::MutexLock lock(&mu_);
-    auto cond = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return done_calls_ > 0;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&cond), kWait)) {
-      return absl::DeadlineExceededError("test: no callback in time");
-    }
-    return status_;
-  }
-
-  std::vector<v1::AssetMetadata> metadata() {
-    absl::MutexLock lock(&mu_);
-    return metadata_;
-  }
-  std::string body() {
-    absl::MutexLock lock(&mu_);
-    return body_;
-  }
-  int chunks() {
-    absl::MutexLock lock(&mu_);
-    return chunks_;
-  }
-  int chunks_before_metadata() {
-    absl::MutexLock lock(&mu_);
-    return chunks_before_metadata_;
-  }
-  int done_calls() {
-    absl::MutexLock lock(&mu_);
-    return done_calls_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<v1::AssetMetadata> metadata_ ABSL_GUARDED_BY(mu_);
-  std::string body_ ABSL_GUARDED_BY(mu_);
-  int chunks_ ABSL_GUARDED_BY(mu_) = 0;
-  int chunks_before_metadata_ ABSL_GUARDED_BY(mu_) = 0;
-  int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
-};
+using Streamed = testing_util::StreamedDownload;
 
 class RestTriverseStubTest : public ::testing::Test {
  protected:

@@ -29,6 +29,7 @@
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
+#include "tests/server/testing_util/streamed_download.h"
 #include "tests/server/upstream/scripted_server.h"
 
 namespace triverse::upstream {
@@ -1068,79 +1069,7 @@ class TriverseConnectionEmulatorTest : public ::testing::Test {
   std::shared_ptr<TriverseConnection> conn_;
 };
 
-// LiveDownload is a DownloadAsset call's outcome, written on the engine
-// thread and read by the test.
-class LiveDownload {
- public:
-  static DownloadSink Sink(std::shared_ptr<LiveDownload> d) {
-    DownloadSink sink;
-    sink.on_metadata = [d](v1::AssetMetadata m) {
-      absl::MutexLock lock(&d->mu_);
-      d->metadata_.push_back(std::move(m));
-    };
-    sink.on_chunk = [d](absl::string_view chunk) {
-      absl::MutexLock lock(&d->mu_);
-      if (d->metadata_.empty()) ++d->chunks_before_metadata_;
-      ++d->chunks_;
-      d->body_.append(chunk.data(), chunk.size());
-      return true;
-    };
-    return sink;
-  }
-  static absl::AnyInvocable<void(absl::Status)> Done(
-      std::shared_ptr<LiveDownload> d) {
-    return [d](absl::Status s) {
-      absl::MutexLock lock(&d->mu_);
-      ++d->done_calls_;
-      d->status_ = std::move(s);
-      if (!d->done_.HasBeenNotified()) d->done_.Notify();
-    };
-  }
-
-  bool WaitForBytes(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto cond = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return body_.size() >= n || done_calls_ > 0;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&cond), kWait) &&
-           body_.size() >= n;
-  }
-  absl::Notification& done() { return done_; }
-  absl::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  int done_calls() {
-    absl::MutexLock lock(&mu_);
-    return done_calls_;
-  }
-  std::vector<v1::AssetMetadata> metadata() {
-    absl::MutexLock lock(&mu_);
-    return metadata_;
-  }
-  std::string body() {
-    absl::MutexLock lock(&mu_);
-    return body_;
-  }
-  int chunks() {
-    absl::MutexLock lock(&mu_);
-    return chunks_;
-  }
-  int chunks_before_metadata() {
-    absl::MutexLock lock(&mu_);
-    return chunks_before_metadata_;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Notification done_;
-  std::vector<v1::AssetMetadata> metadata_ ABSL_GUARDED_BY(mu_);
-  std::string body_ ABSL_GUARDED_BY(mu_);
-  int chunks_ ABSL_GUARDED_BY(mu_) = 0;
-  int chunks_before_metadata_ ABSL_GUARDED_BY(mu_) = 0;
-  int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status status_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("no call");
-};
+using LiveDownload = testing_util::StreamedDownload;
 
 TEST_F(TriverseConnectionEmulatorTest, CreateTaskExactlyOnceUnderFaults) {
   FailFirst("create_task", R"({"internal_error_rate": 0.5})");
