@@ -40,11 +40,15 @@ constexpr Setting kInitialBackoff{"retry-initial-backoff",
                                   "retry_initial_backoff"};
 constexpr Setting kMaxBackoff{"retry-max-backoff", "TRIVERSE_RETRY_MAX_BACKOFF",
                               "retry_max_backoff"};
+constexpr Setting kMaxConnections{"upstream-max-connections",
+                                  "TRIVERSE_UPSTREAM_MAX_CONNECTIONS",
+                                  "upstream_max_connections"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
 constexpr Setting kAllSettings[] = {
-    kListen,          kUpstreamUrl, kApiKeyFile,     kAllowCallerKeys,
-    kDefaultDeadline, kMaxAttempts, kInitialBackoff, kMaxBackoff};
+    kListen,          kUpstreamUrl,     kApiKeyFile,
+    kAllowCallerKeys, kDefaultDeadline, kMaxAttempts,
+    kInitialBackoff,  kMaxBackoff,      kMaxConnections};
 
 // Value is a resolved setting with a description of where it came from.
 struct Value {
@@ -200,6 +204,13 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
           ParseDuration(r.Get(kDefaultDeadline), &config.default_deadline);
       !s.ok()) {
     return s;
+  }
+  if (auto v = r.Get(kMaxConnections)) {
+    if (!absl::SimpleAtoi(v->text, &config.upstream_max_connections) ||
+        config.upstream_max_connections < 1 ||
+        config.upstream_max_connections > 1024) {
+      return Invalid(*v, "must be an integer in 1-1024");
+    }
   }
   if (auto v = r.Get(kMaxAttempts)) {
     if (!absl::SimpleAtoi(v->text, &config.retry.max_attempts) ||

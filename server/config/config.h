@@ -39,6 +39,9 @@ struct Config {
   // Deadline of calls that arrive without one.
   absl::Duration default_deadline = absl::Seconds(30);
   RetryConfig retry;
+  // Upstream HTTP/1.1 connections open at once (one per request in
+  // flight); further requests wait for a free one.
+  int upstream_max_connections = 64;
   // Where the settings came from, for the start-up log (never the key).
   std::string config_file;
 };

@@ -39,6 +39,9 @@ constexpr Flag kFlags[] = {
      "first retry backoff (TRIVERSE_RETRY_INITIAL_BACKOFF; default 100ms)"},
     {"retry-max-backoff", false,
      "largest retry backoff (TRIVERSE_RETRY_MAX_BACKOFF; default 5s)"},
+    {"upstream-max-connections", false,
+     "upstream HTTP connections open at once, 1-1024 "
+     "(TRIVERSE_UPSTREAM_MAX_CONNECTIONS; default 64)"},
     {"config", false,
      "JSON config file with the settings above as snake_case keys "
      "(TRIVERSE_CONFIG)"},

@@ -14,7 +14,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     const config::Config& config) {
   std::unique_ptr<Gateway> g(new Gateway());
   g->scheduler_ = std::make_unique<upstream::ThreadScheduler>();
-  auto engine = http::CurlEngine::Create({});
+  http::CurlEngine::Options engine_options;
+  engine_options.max_connections_per_host = config.upstream_max_connections;
+  auto engine = http::CurlEngine::Create(std::move(engine_options));
   if (!engine.ok()) return engine.status();
   g->engine_ = *std::move(engine);
   upstream::RestTriverseStub::Options stub_options;

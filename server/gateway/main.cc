@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/config/config.h"
 #include "server/gateway/command_line.h"
@@ -48,6 +49,9 @@ bool WritePortFile(const std::string& path, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil builds with Mutex deadlock detection on: a graph update
+  // on every lock, a few percent of the gateway's CPU (BENCHMARKS.md).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals in every thread (the threads started below
   // inherit the mask); the main thread waits for them with sigwait.
   sigset_t stop_signals;

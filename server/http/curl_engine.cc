@@ -278,6 +278,12 @@ absl::StatusOr<std::unique_ptr<CurlEngine>> CurlEngine::Create(
   }
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                     options.max_connections_per_host);
+  // Keep every connection the host limit allows (for a few hosts: the API
+  // and the asset host): libcurl otherwise sizes its idle pool from the
+  // transfers currently added, and a burst of completions closes
+  // connections that the next burst has to open again.
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+                    4 * options.max_connections_per_host);
   std::unique_ptr<CurlEngine> engine(new CurlEngine(std::move(options), multi));
   engine->thread_ = std::thread([e = engine.get()] { e->Run(); });
   return engine;

@@ -144,6 +144,7 @@ class CurlEngine {
     // Connections open at once to one host, open WebSockets included;
     // further transfers wait in libcurl's queue (their timeout runs while
     // they wait; a queued WebSocket waits without limit).
+    // Idle connections are kept for reuse up to 4 times this number.
     long max_connections_per_host = 16;  // NOLINT(runtime/int)
     // Limit for establishing one connection (TCP + TLS).
     absl::Duration connect_timeout = absl::Seconds(10);

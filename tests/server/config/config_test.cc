@@ -48,11 +48,13 @@ TEST(ConfigTest, DefaultsWithAKeyFromTheEnvironment) {
   EXPECT_FALSE(c->allow_caller_keys);
   EXPECT_EQ(c->default_deadline, absl::Seconds(30));
   EXPECT_EQ(c->retry.max_attempts, 4);
+  EXPECT_EQ(c->upstream_max_connections, 64);
 }
 
 TEST(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
   TempFile file(R"({"listen": "127.0.0.1:1", "upstream_url": "http://file/",
-                    "default_deadline": "5s", "retry_max_attempts": 2})");
+                    "default_deadline": "5s", "retry_max_attempts": 2,
+                    "upstream_max_connections": 128})");
   ConfigInputs in = WithKey();
   in.flags["config"] = file.path();
   in.env["TRIVERSE_UPSTREAM_URL"] = "http://env/api/v1/";
@@ -64,6 +66,7 @@ TEST(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
   EXPECT_EQ(c->upstream_url, "http://env/api/v1");    // env, no slash
   EXPECT_EQ(c->default_deadline, absl::Seconds(5));   // file
   EXPECT_EQ(c->retry.max_attempts, 2);                // file
+  EXPECT_EQ(c->upstream_max_connections, 128);        // file
   EXPECT_EQ(c->retry.max_backoff, absl::Seconds(5));  // default
   EXPECT_EQ(c->config_file, file.path());
 }
@@ -137,7 +140,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"retry-max-attempts", "0", "--retry-max-attempts"},
         Bad{"retry-max-attempts", "many", "--retry-max-attempts"},
         Bad{"retry-initial-backoff", "10s", "retry-initial-backoff"},
-        Bad{"retry-max-backoff", "0s", "--retry-max-backoff"}));
+        Bad{"retry-max-backoff", "0s", "--retry-max-backoff"},
+        Bad{"upstream-max-connections", "0", "--upstream-max-connections"},
+        Bad{"upstream-max-connections", "2000", "--upstream-max-connections"}));
 
 TEST(ConfigTest, FileProblemsNameTheFileAndTheKey) {
   ConfigInputs in = WithKey();
