@@ -9,6 +9,11 @@
 #include "grpcpp/health_check_service_interface.h"
 
 namespace triverse::gateway {
+namespace {
+
+constexpr int kMaxReceiveMessageBytes = 16 << 20;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     const config::Config& config) {
@@ -42,6 +47,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
                            &g->port_);
   builder.RegisterService(g->service_.get());
+  // UploadFile chunks may be larger than gRPC's 4 MiB default.
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   g->server_ = builder.BuildAndStart();
   if (g->server_ == nullptr || g->port_ == 0) {
     return absl::UnavailableError(

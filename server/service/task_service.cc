@@ -65,7 +65,8 @@ absl::string_view ReasonFor(absl::StatusCode code) {
   }
 }
 
-// Parks the upstream key of the call in the metadata lookup.
+// FindMetadata copies request metadata `name` into `storage` (nullptr when
+// the caller sent none).
 const std::string* FindMetadata(const grpc::CallbackServerContext& context,
                                 absl::string_view name, std::string* storage) {
   const auto& md = context.client_metadata();

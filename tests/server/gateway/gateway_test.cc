@@ -455,6 +455,26 @@ TEST_F(GatewayTest, UploadThenCreateThenDownload) {
   }
 }
 
+TEST_F(GatewayTest, UploadAcceptsChunksLargerThanGrpcsDefault) {
+  // One 8 MiB message: above gRPC's 4 MiB default receive limit.
+  const std::string model(size_t{8} << 20, 'v');
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  v1::UploadFileResponse uploaded;
+  auto writer = stub_->UploadFile(&ctx, &uploaded);
+  v1::UploadFileRequest meta;
+  meta.mutable_metadata()->set_kind(v1::FILE_KIND_MODEL);
+  meta.mutable_metadata()->set_file_name("big.obj");
+  ASSERT_TRUE(writer->Write(meta));
+  v1::UploadFileRequest chunk;
+  chunk.set_chunk(model);
+  ASSERT_TRUE(writer->Write(chunk));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(uploaded.file_key(), MatchesRegex("tasks/.*\\.obj"));
+}
+
 TEST_F(GatewayTest, DownloadBeforeSuccessIsFailedPrecondition) {
   const v1::TaskCreation created = Create("an unfinished bench");
   emu_->AdvanceBy(absl::Seconds(2));
