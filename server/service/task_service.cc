@@ -33,7 +33,7 @@ bool HasDetail(const absl::Status& status, absl::string_view full_name) {
 
 // ErrorStatus is a gateway-made error with an ErrorInfo.
 absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
-                         absl::string_view rpc, std::string message) {
+                         absl::string_view rpc, absl::string_view message) {
   absl::Status status(code, absl::StrCat(rpc, ": ", message));
   google::rpc::ErrorInfo info;
   info.set_reason(std::string(reason));
@@ -176,8 +176,9 @@ grpc::ServerUnaryReactor* StartUnary(
     absl::string_view rpc, const CallContext& call, T* response, Start start) {
   auto* reactor = new UnaryCall(connection, std::string(rpc));
   reactor->Track(start(call, [reactor, response](absl::StatusOr<T> result) {
-    if (result.ok()) *response = *std::move(result);
-    reactor->Complete(result.status());
+    absl::Status status = result.status();
+    if (status.ok()) *response = *std::move(result);
+    reactor->Complete(std::move(status));
   }));
   reactor->Started();
   return reactor;
@@ -491,8 +492,9 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
     }
     const uint64_t id = connection_->UploadFile(
         std::move(spec_), *call_, [this](absl::StatusOr<std::string> key) {
-          if (key.ok()) response_->set_file_key(*std::move(key));
-          FinishOnce(key.status());
+          absl::Status status = key.status();
+          if (status.ok()) response_->set_file_key(*std::move(key));
+          FinishOnce(std::move(status));
         });
     bool cancel_now;
     {
@@ -707,11 +709,12 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
   // the response.
   auto part = [reactor, join](auto store) {
     return [reactor, join, store = std::move(store)](auto result) mutable {
+      absl::Status status = result.status();
       bool complete;
       {
         absl::MutexLock lock(&join->mu);
         if (join->failed) return;
-        if (result.ok()) {
+        if (status.ok()) {
           store(*std::move(result));
           complete = --join->pending == 0;
         } else {
@@ -719,8 +722,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
           complete = true;
         }
       }
-      if (!result.ok()) reactor->CancelUpstream();
-      if (complete) reactor->Complete(result.status());
+      if (!status.ok()) reactor->CancelUpstream();
+      if (complete) reactor->Complete(std::move(status));
     };
   };
   reactor->Track(connection_->GetUser(*call, part([response](v1::User user) {
