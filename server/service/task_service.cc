@@ -87,16 +87,15 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context,
   return absl::FromChrono(deadline);
 }
 
-// UnaryCall is the reactor of every unary RPC. It finishes exactly once,
-// and only after the starting method has registered every upstream call id
-// (so that a completion racing with the start never frees the reactor under
-// it); a cancelled RPC cancels the registered calls.
-class UnaryCall final : public grpc::ServerUnaryReactor {
+// UpstreamCalls are the Connection calls one RPC started: cancelling the
+// RPC cancels them, and those registered after it. Thread-safe.
+class UpstreamCalls {
  public:
-  UnaryCall(std::shared_ptr<TriverseConnection> connection, std::string rpc)
-      : connection_(std::move(connection)), rpc_(std::move(rpc)) {}
+  explicit UpstreamCalls(std::shared_ptr<TriverseConnection> connection)
+      : connection_(std::move(connection)) {}
 
-  // Track registers upstream call `id` (0: it completed inline).
+  // Track registers call `id` (0: it completed inline), or cancels it at
+  // once when CancelAll() ran already.
   void Track(uint64_t id) {
     if (id == 0) return;
     bool cancel_now;
@@ -107,6 +106,42 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     }
     if (cancel_now) connection_->Cancel(id);
   }
+
+  void CancelAll() {
+    std::vector<uint64_t> ids;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      ids.swap(ids_);
+    }
+    for (uint64_t id : ids) connection_->Cancel(id);
+  }
+
+  bool cancelled() const {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+
+  TriverseConnection& connection() const { return *connection_; }
+
+ private:
+  const std::shared_ptr<TriverseConnection> connection_;
+  mutable absl::Mutex mu_;
+  std::vector<uint64_t> ids_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// UnaryCall is the reactor of every unary RPC. It finishes exactly once,
+// and only after the starting method has registered every upstream call id
+// (so that a completion racing with the start never frees the reactor under
+// it); a cancelled RPC cancels the registered calls.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(std::shared_ptr<TriverseConnection> connection, std::string rpc)
+      : calls_(std::move(connection)), rpc_(std::move(rpc)) {}
+
+  // Track registers upstream call `id` (0: it completed inline).
+  void Track(uint64_t id) { calls_.Track(id); }
 
   // Complete records the result; the RPC finishes with it once Started()
   // has run. Called once.
@@ -136,25 +171,15 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   // CancelUpstream cancels every registered call, and those registered
   // later.
-  void CancelUpstream() {
-    std::vector<uint64_t> ids;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      ids.swap(ids_);
-    }
-    for (uint64_t id : ids) connection_->Cancel(id);
-  }
+  void CancelUpstream() { calls_.CancelAll(); }
 
   void OnCancel() override { CancelUpstream(); }
   void OnDone() override { delete this; }
 
  private:
-  const std::shared_ptr<TriverseConnection> connection_;
+  UpstreamCalls calls_;
   const std::string rpc_;
   absl::Mutex mu_;
-  std::vector<uint64_t> ids_ ABSL_GUARDED_BY(mu_);
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool starting_ ABSL_GUARDED_BY(mu_) = true;
   std::optional<grpc::Status> result_ ABSL_GUARDED_BY(mu_);
 };
@@ -198,7 +223,7 @@ class DownloadCall final
  public:
   DownloadCall(std::shared_ptr<TriverseConnection> connection,
                const ServiceOptions& options)
-      : connection_(std::move(connection)),
+      : calls_(std::move(connection)),
         chunk_bytes_(options.download_chunk_bytes),
         max_buffer_(options.max_download_buffer_bytes) {}
 
@@ -215,17 +240,11 @@ class DownloadCall final
       Act(step);
     };
     sink.on_chunk = [this](absl::string_view chunk) { return OnChunk(chunk); };
-    const uint64_t id = connection_->DownloadAsset(
+    // Registered (or cancelled, when the RPC already was) before the start
+    // ends: the reactor cannot finish until then.
+    calls_.Track(calls_.connection().DownloadAsset(
         task_uuid, call, std::move(sink),
-        [this](absl::Status status) { OnUpstreamDone(std::move(status)); });
-    bool cancel_now;
-    {
-      absl::MutexLock lock(&mu_);
-      id_ = id;
-      cancel_now = cancelled_;
-    }
-    // Cancel before ending the start: the reactor cannot finish until then.
-    if (cancel_now) connection_->Cancel(id);
+        [this](absl::Status status) { OnUpstreamDone(std::move(status)); }));
     Step step;
     {
       absl::MutexLock lock(&mu_);
@@ -237,7 +256,6 @@ class DownloadCall final
 
   void OnWriteDone(bool ok) override {
     bool cancel = false;
-    uint64_t id = 0;
     Step step;
     {
       absl::MutexLock lock(&mu_);
@@ -248,24 +266,15 @@ class DownloadCall final
         // The caller is gone: stop the upstream transfer too.
         write_failed_ = true;
         cancel = true;
-        id = id_;
       }
       step = Decide();
     }
     // A reaction: gRPC keeps the reactor until it returns.
-    if (cancel) connection_->Cancel(id);
+    if (cancel) calls_.CancelAll();
     Act(step);
   }
 
-  void OnCancel() override {
-    uint64_t id;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      id = id_;
-    }
-    if (id != 0) connection_->Cancel(id);
-  }
+  void OnCancel() override { calls_.CancelAll(); }
 
   void OnDone() override { delete this; }
 
@@ -356,7 +365,7 @@ class DownloadCall final
     }
   }
 
-  const std::shared_ptr<TriverseConnection> connection_;
+  UpstreamCalls calls_;
   const size_t chunk_bytes_;
   const size_t max_buffer_;
   absl::Mutex mu_;
@@ -368,9 +377,7 @@ class DownloadCall final
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool overflow_ ABSL_GUARDED_BY(mu_) = false;
   bool starting_ ABSL_GUARDED_BY(mu_) = true;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<grpc::Status> final_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -378,10 +385,12 @@ class DownloadCall final
 // they stream in, then makes one upstream upload.
 class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
  public:
-  UploadCall(std::shared_ptr<TriverseConnection> connection,
+  UploadCall(grpc::CallbackServerContext* context,
+             std::shared_ptr<TriverseConnection> connection,
              const ServiceOptions& options, absl::StatusOr<CallContext> call,
              v1::UploadFileResponse* response)
-      : connection_(std::move(connection)),
+      : context_(context),
+        calls_(std::move(connection)),
         limits_{options.max_image_bytes, options.max_model_bytes},
         call_(std::move(call)),
         response_(response) {
@@ -405,15 +414,7 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
     StartRead(&request_);
   }
 
-  void OnCancel() override {
-    uint64_t id;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      id = id_;
-    }
-    if (id != 0) connection_->Cancel(id);
-  }
+  void OnCancel() override { calls_.CancelAll(); }
 
   void OnDone() override { delete this; }
 
@@ -466,11 +467,10 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
-      if (cancelled_) finished_ = true;
     }
-    if (finished_) {  // cancelled: the caller is gone, upload nothing
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "UploadFile: the call was cancelled"));
+    // A read also ends (ok = false) when the caller cancels: upload nothing.
+    if (calls_.cancelled() || context_->IsCancelled()) {
+      FinishOnce(absl::CancelledError("UploadFile: the call was cancelled"));
       return;
     }
     if (!have_metadata_) {
@@ -490,19 +490,12 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
                          spec_.bytes.size(), " arrived")}}));
       return;
     }
-    const uint64_t id = connection_->UploadFile(
+    calls_.Track(calls_.connection().UploadFile(
         std::move(spec_), *call_, [this](absl::StatusOr<std::string> key) {
           absl::Status status = key.status();
           if (status.ok()) response_->set_file_key(*std::move(key));
           FinishOnce(std::move(status));
-        });
-    bool cancel_now;
-    {
-      absl::MutexLock lock(&mu_);
-      id_ = id;
-      cancel_now = cancelled_;
-    }
-    if (cancel_now) connection_->Cancel(id);
+        }));
   }
 
   void FinishOnce(absl::Status status) {
@@ -515,7 +508,8 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
         errors::ToGrpcStatus(WithErrorInfo(std::move(status), "UploadFile")));
   }
 
-  const std::shared_ptr<TriverseConnection> connection_;
+  grpc::CallbackServerContext* const context_;
+  UpstreamCalls calls_;
   const UploadLimits limits_;
   const absl::StatusOr<CallContext> call_;
   v1::UploadFileResponse* const response_;
@@ -526,8 +520,6 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
   upstream::UploadSpec spec_;
 
   absl::Mutex mu_;
-  uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -754,7 +746,8 @@ TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
 grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
     grpc::CallbackServerContext* context, v1::UploadFileResponse* response) {
   // The metadata arrives with the first message: UploadCall validates it.
-  return new UploadCall(connection_, options_, Admit(context, {}), response);
+  return new UploadCall(context, connection_, options_, Admit(context, {}),
+                        response);
 }
 
 }  // namespace triverse::service

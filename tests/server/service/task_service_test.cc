@@ -628,6 +628,19 @@ TEST_F(TaskServiceTest, UploadRejectsBadMetadataBeforeAnyUpstreamCall) {
   EXPECT_THAT(ViolatedFields(s), ElementsAre("chunk"));
 }
 
+TEST_F(TaskServiceTest, CancelledUploadSendsNothingUpstream) {
+  Start();  // StrictMock: an UploadFile call would fail the test.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::UploadFileResponse resp;
+  auto writer = stub_->UploadFile(&ctx, &resp);
+  ASSERT_TRUE(writer->Write(Meta(v1::FILE_KIND_IMAGE, "cat.png", "image/png")));
+  ASSERT_TRUE(writer->Write(Chunk("abc")));
+  ctx.TryCancel();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  server_->Shutdown();  // every server reaction has run
+}
+
 TEST_F(TaskServiceTest, UploadEnforcesSizeLimitsWhileStreaming) {
   ServiceOptions options = DefaultOptions();
   options.max_image_bytes = 5;
