@@ -948,13 +948,17 @@ TEST(ThreadSchedulerTest, RunsInDueOrderAndCancels) {
   absl::Mutex mu;
   std::vector<int> order;
   absl::Notification done;
-  const auto cancelled = scheduler.RunAfter(absl::Milliseconds(1), [&] {
+  // Far enough in the future that it cannot run before Cancel(), however
+  // slow the machine.
+  const auto cancelled = scheduler.RunAfter(absl::Hours(1), [&] {
     absl::MutexLock lock(&mu);
     order.push_back(99);
   });
   EXPECT_TRUE(scheduler.Cancel(cancelled));
   EXPECT_FALSE(scheduler.Cancel(cancelled));
-  scheduler.RunAfter(absl::Milliseconds(20), [&] {
+  // Due a second after the next one is added: the order holds unless
+  // adding it takes longer than that.
+  scheduler.RunAfter(absl::Seconds(1), [&] {
     absl::MutexLock lock(&mu);
     order.push_back(2);
     done.Notify();
