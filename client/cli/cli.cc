@@ -60,7 +60,7 @@ std::vector<FlagSpec> GlobalFlags() {
             "the gateway (default: $TRIVERSE_GATEWAY, else localhost:50051)"),
       Value("api-key-file", "FILE",
             "send the API key in FILE as x-triverse-api-key (default: "
-            "$TRIVERSE_API_KEY; none: the gateway's own key)"),
+            "$TRIVERSE_CALLER_API_KEY; none: the gateway's own key)"),
       Value("timeout", "DURATION",
             "deadline of each call, e.g. 30s, 2m (default 30s; download and "
             "upload 10m)"),
@@ -639,7 +639,7 @@ std::string TopHelp() {
   absl::StrAppend(&out, "\nflows: ", absl::StrJoin(FlowNames(), ", "),
                   "\n\nglobal flags (anywhere on the line):\n",
                   FormatFlagHelp(GlobalFlags()),
-                  "\nenvironment: TRIVERSE_GATEWAY, TRIVERSE_API_KEY "
+                  "\nenvironment: TRIVERSE_GATEWAY, TRIVERSE_CALLER_API_KEY "
                   "(flags win)\n",
                   kExitCodeHelp,
                   "\nrun 'triverse <command> --help' for a command's flags\n");
@@ -690,7 +690,7 @@ absl::StatusOr<std::optional<std::string>> LoadApiKey(
     }
     return std::optional<std::string>(std::move(key));
   }
-  auto it = env.env.find("TRIVERSE_API_KEY");
+  auto it = env.env.find("TRIVERSE_CALLER_API_KEY");
   if (it != env.env.end()) {
     std::string key(absl::StripAsciiWhitespace(it->second));
     if (!key.empty()) return std::optional<std::string>(std::move(key));

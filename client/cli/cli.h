@@ -46,7 +46,7 @@ struct CliEnvironment {
   // Null: an insecure channel (grpc::CreateChannel).
   ChannelFactory channel_factory;
   // The environment variables RunCli reads: TRIVERSE_GATEWAY and
-  // TRIVERSE_API_KEY (main() copies them; nothing calls getenv deeper).
+  // TRIVERSE_CALLER_API_KEY (main() copies them; nothing calls getenv deeper).
   std::map<std::string, std::string> env;
   // Progress of --wait is drawn on stderr only when it is a terminal.
   bool stderr_is_tty = false;

@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   triverse::client::cli::CliEnvironment env;
-  for (const char* name : {"TRIVERSE_GATEWAY", "TRIVERSE_API_KEY"}) {
+  for (const char* name : {"TRIVERSE_GATEWAY", "TRIVERSE_CALLER_API_KEY"}) {
     if (const char* value = std::getenv(name)) env.env[name] = value;
   }
   env.stderr_is_tty = isatty(STDERR_FILENO) == 1;

@@ -463,7 +463,7 @@ TEST_F(CliTest, GatewayFromFlagEnvOrDefault) {
 TEST_F(CliTest, ApiKeyFromFileOrEnv) {
   service().AddGetAccount(Ok(v1::Account()));
   ASSERT_EQ(Run({"account"}).code, kExitOk);
-  env_.env["TRIVERSE_API_KEY"] = "env-key";
+  env_.env["TRIVERSE_CALLER_API_KEY"] = "env-key";
   ASSERT_EQ(Run({"account"}).code, kExitOk);
   WriteFile(Path("key"), "  file-key\n");
   ASSERT_EQ(Run({"--api-key-file", Path("key"), "account"}).code, kExitOk);
