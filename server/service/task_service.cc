@@ -80,8 +80,7 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context,
                       const ServiceOptions& options) {
   const auto deadline = context.deadline();
   // gRPC reports "no deadline" as the largest time point.
-  if (deadline >= std::chrono::system_clock::time_point::max() -
-                      std::chrono::hours(24 * 365 * 100)) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
     return options.now() + options.default_deadline;
   }
   return absl::FromChrono(deadline);

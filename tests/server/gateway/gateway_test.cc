@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
+#include "tests/server/testing_util/rpc_details.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 namespace triverse::gateway {
@@ -33,29 +34,13 @@ using testing_util::Stat;
 using testing_util::TestEmulator;
 
 std::optional<google::rpc::ErrorInfo> Info(const grpc::Status& status) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return std::nullopt;
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) return info;
-  }
-  return std::nullopt;
+  return testing_util::FindDetail<google::rpc::ErrorInfo>(status);
 }
-
 template <typename T>
 bool Has(const grpc::Status& status) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return false;
-  for (const auto& any : details.details()) {
-    if (any.Is<T>()) return true;
-  }
-  return false;
+  return testing_util::HasDetail<T>(status);
 }
-
-std::string Reason(const grpc::Status& status) {
-  auto info = Info(status);
-  return info ? info->reason() : "<no ErrorInfo>";
-}
+using testing_util::Reason;
 
 class GatewayTest : public ::testing::Test {
  protected:

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "server/errors/upstream_status.h"
 #include "server/upstream/mock_triverse_connection.h"
+#include "tests/server/testing_util/rpc_details.h"
 
 namespace triverse::service {
 namespace {
@@ -37,36 +38,12 @@ constexpr char kUuid[] = "0b4f8f6e-8f0e-4c65-9a36-3c1f2d6f7a10";
 constexpr char kGatewayKey[] = "gateway-key";
 constexpr absl::Duration kWait = absl::Seconds(30);
 
-// Details decodes the google.rpc.Status a call ended with.
-google::rpc::Status Details(const grpc::Status& status) {
-  google::rpc::Status out;
-  EXPECT_TRUE(out.ParseFromString(status.error_details()))
-      << "no google.rpc.Status details";
-  return out;
-}
-
 template <typename T>
 std::optional<T> Find(const grpc::Status& status) {
-  const google::rpc::Status details = Details(status);
-  for (const auto& any : details.details()) {
-    T detail;
-    if (any.UnpackTo(&detail)) return detail;
-  }
-  return std::nullopt;
+  return testing_util::FindDetail<T>(status);
 }
-
-std::string Reason(const grpc::Status& status) {
-  auto info = Find<google::rpc::ErrorInfo>(status);
-  return info ? info->reason() : "<no ErrorInfo>";
-}
-
-std::vector<std::string> ViolatedFields(const grpc::Status& status) {
-  std::vector<std::string> out;
-  if (auto br = Find<google::rpc::BadRequest>(status)) {
-    for (const auto& v : br->field_violations()) out.push_back(v.field());
-  }
-  return out;
-}
+using testing_util::Reason;
+using testing_util::ViolatedFields;
 
 class TaskServiceTest : public ::testing::Test {
  protected:
