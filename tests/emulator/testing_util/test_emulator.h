@@ -43,6 +43,13 @@ class TestEmulator {
     start_status_ = started.status();
   }
 
+  // The emulator stops (its threads joined) before the log it writes to
+  // and the clock it reads are destroyed.
+  ~TestEmulator() { emulator_.reset(); }
+
+  TestEmulator(const TestEmulator&) = delete;
+  TestEmulator& operator=(const TestEmulator&) = delete;
+
   const absl::Status& start_status() const { return start_status_; }
   emulator::Emulator& emulator() { return *emulator_; }
   emulator::FakeClock& clock() { return clock_; }
