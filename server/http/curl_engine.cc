@@ -323,20 +323,26 @@ uint64_t CurlEngine::OpenWebSocket(WebSocketRequest request,
 uint64_t CurlEngine::Enqueue(std::unique_ptr<Transfer> t) {
   t->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t id = t->id;
-  {
-    absl::MutexLock lock(&mu_);
-    commands_.push_back(Command{Command::Kind::kStart, id, std::move(t)});
-  }
-  curl_multi_wakeup(AsMulti(multi_));
+  Push(Command{Command::Kind::kStart, id, std::move(t)});
   return id;
 }
 
 void CurlEngine::Cancel(uint64_t id) {
+  Push(Command{Command::Kind::kCancel, id, nullptr});
+}
+
+// Only the command that finds the queue empty wakes the engine: the ones
+// queued behind it are drained by the same wake-up, which saves a write to
+// libcurl's wake-up socket (and a spurious poll round) per transfer under
+// load.
+void CurlEngine::Push(Command command) {
+  bool was_empty = false;
   {
     absl::MutexLock lock(&mu_);
-    commands_.push_back(Command{Command::Kind::kCancel, id, nullptr});
+    was_empty = commands_.empty();
+    commands_.push_back(std::move(command));
   }
-  curl_multi_wakeup(AsMulti(multi_));
+  if (was_empty) curl_multi_wakeup(AsMulti(multi_));
 }
 
 // Setup validates `t` and prepares its easy handle. It runs on the caller's

@@ -206,6 +206,8 @@ class CurlEngine {
   static size_t OnWebSocketData(Transfer& t, char* data, size_t length);
   // Enqueues a prepared transfer for the engine thread.
   uint64_t Enqueue(std::unique_ptr<Transfer> t);
+  // Queues a command for the engine thread and wakes it when needed.
+  void Push(Command command);
 
   void Run();
   // The helpers below run on the engine thread only.
