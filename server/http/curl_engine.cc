@@ -223,6 +223,11 @@ size_t CurlEngine::OnHeader(char* data, size_t size, size_t count, void* user) {
     // The end of a header block: an interim response's, the final
     // response's, or (after a chunked body) the trailers'. on_headers runs
     // for the final response's only.
+    if (t->websocket && !t->head_reported && t->head_status == 101) {
+      t->head_reported = true;
+      if (t->ws_request.on_open) t->ws_request.on_open();
+      return length;
+    }
     if (!t->websocket && !t->head_reported && t->head_status >= 200) {
       t->head_reported = true;
       if (t->request.on_headers) {

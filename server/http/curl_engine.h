@@ -91,6 +91,9 @@ struct WebSocketRequest {
   // which then completes with CANCELLED. Must not block. `message` is valid
   // only during the call. Required.
   absl::AnyInvocable<bool(absl::string_view message, bool is_text)> on_message;
+  // Optional: called once on the engine thread when the upgrade succeeded
+  // (the 101 response head arrived), before any message. Must not block.
+  absl::AnyInvocable<void()> on_open;
 };
 
 // WebSocketEnd is how a WebSocket that was not a transport failure ended.

@@ -191,7 +191,21 @@ class WebSocketRecorder {
       all_text_ = all_text_ && is_text;
       return stop_after < 0 || static_cast<int>(messages_.size()) < stop_after;
     };
+    r.on_open = [this] {
+      absl::MutexLock lock(&mu_);
+      // Opened before any message arrived.
+      opens_before_messages_ += messages_.empty() ? 1 : 0;
+      ++opens_;
+    };
     return r;
+  }
+  int opens() {
+    absl::MutexLock lock(&mu_);
+    return opens_;
+  }
+  int opens_before_messages() {
+    absl::MutexLock lock(&mu_);
+    return opens_before_messages_;
   }
   CurlEngine::WebSocketCallback Done() {
     return [this](absl::StatusOr<WebSocketEnd> end) {
@@ -234,6 +248,8 @@ class WebSocketRecorder {
   absl::Mutex mu_;
   std::vector<std::string> messages_ ABSL_GUARDED_BY(mu_);
   bool all_text_ ABSL_GUARDED_BY(mu_) = true;
+  int opens_ ABSL_GUARDED_BY(mu_) = 0;
+  int opens_before_messages_ ABSL_GUARDED_BY(mu_) = 0;
   int ends_ ABSL_GUARDED_BY(mu_) = 0;
   absl::StatusOr<WebSocketEnd> end_ ABSL_GUARDED_BY(mu_) =
       absl::UnknownError("not ended");
@@ -898,6 +914,8 @@ TEST_F(CurlEngineTest, WebSocketDeliversEveryEventThenTheCloseFrame) {
   EXPECT_THAT(messages.back(), HasSubstr("event: finalized"));
   EXPECT_THAT(messages.back(), HasSubstr("SUCCESS"));
   EXPECT_TRUE(ws.all_text());
+  EXPECT_EQ(ws.opens(), 1);
+  EXPECT_EQ(ws.opens_before_messages(), 1);
   engine_.reset();
   EXPECT_EQ(ws.ends(), 1);
 }
@@ -923,6 +941,8 @@ TEST_F(CurlEngineTest, WebSocketRefusedUpgradeIsData) {
   EXPECT_EQ(missing->http_status, 404);
   EXPECT_TRUE(bad_key.messages().empty());
   EXPECT_TRUE(no_task.messages().empty());
+  EXPECT_EQ(bad_key.opens(), 0);
+  EXPECT_EQ(no_task.opens(), 0);
 }
 
 TEST_F(CurlEngineTest, WebSocketDropWithoutCloseFrameIsUnavailable) {
