@@ -346,7 +346,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   }
 
   void Enqueue(std::string frame, bool finalized) {
-    if (closing_) return;
+    if (closing_ || faults_.silent) return;
     // Only a single-task watch ends with its task.
     const bool last = finalized && !task_uuid_.empty();
     // close_without_finalized: a close takes the place of `finalized`, after

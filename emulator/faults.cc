@@ -161,7 +161,7 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
         CheckKeys(w, where,
                   {"drop_after_frames", "finalized_without_close",
                    "close_without_finalized", "replay_duplicate_rate",
-                   "trailing_blank_line", "enveloped_data"}));
+                   "trailing_blank_line", "enveloped_data", "silent"}));
     int64_t drop = s->websocket.drop_after_frames;
     TRIVERSE_RETURN_IF_ERROR(ReadInt(w, "drop_after_frames", where, 0, &drop,
                                      std::numeric_limits<int>::max()));
@@ -176,6 +176,8 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
                                       &s->websocket.trailing_blank_line));
     TRIVERSE_RETURN_IF_ERROR(
         ReadBool(w, "enveloped_data", where, &s->websocket.enveloped_data));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadBool(w, "silent", where, &s->websocket.silent));
   }
   auto tasks = doc.FindMember("tasks");
   if (tasks != doc.MemberEnd()) {
@@ -283,6 +285,8 @@ std::string FaultInjector::ToJson() const {
   w.Bool(s.websocket.trailing_blank_line);
   w.Key("enveloped_data");
   w.Bool(s.websocket.enveloped_data);
+  w.Key("silent");
+  w.Bool(s.websocket.silent);
   w.EndObject();
   w.Key("tasks");
   w.StartObject();

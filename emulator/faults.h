@@ -37,6 +37,9 @@ struct WebSocketFaults {
   double replay_duplicate_rate = 0;      // `since` catch-up repeats events
   bool trailing_blank_line = false;      // "event: ...\ndata: ...\n\n"
   bool enveloped_data = false;           // data: {"code":0,...,"data":{}}
+  // Accept the upgrade, then send nothing at all (no frame, no close, no
+  // pong): a socket gone silent.
+  bool silent = false;
 };
 
 // TaskFaults decide the outcome of new tasks.

@@ -209,7 +209,8 @@ TEST(FaultInjectorTest, UpdateMerges) {
   ASSERT_TRUE(f.Update(R"({"websocket":{"trailing_blank_line":true,)"
                        R"("drop_after_frames":3}})")
                   .ok());
-  ASSERT_TRUE(f.Update(R"({"websocket":{"enveloped_data":true}})").ok());
+  ASSERT_TRUE(
+      f.Update(R"({"websocket":{"enveloped_data":true,"silent":true}})").ok());
   FaultSettings s = f.settings();
   ASSERT_EQ(s.routes.size(), 2u);
   EXPECT_DOUBLE_EQ(s.routes["a"].unavailable_rate, 0.5);
@@ -220,6 +221,7 @@ TEST(FaultInjectorTest, UpdateMerges) {
   EXPECT_DOUBLE_EQ(s.tasks.cancel_rate, 0);
   EXPECT_TRUE(s.websocket.trailing_blank_line);
   EXPECT_TRUE(s.websocket.enveloped_data);
+  EXPECT_TRUE(s.websocket.silent);
   EXPECT_EQ(s.websocket.drop_after_frames, 3);
   EXPECT_EQ(s.seed, 1u);
 }
