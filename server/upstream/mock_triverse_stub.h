@@ -38,6 +38,11 @@ class MockTriverseStub : public TriverseStub {
               (override));
   MOCK_METHOD(uint64_t, GetUser, (CallOptions options, Callback<v1::User> done),
               (override));
+  MOCK_METHOD(uint64_t, WatchAll,
+              (std::optional<absl::Time> since, CallOptions options,
+               WatchHandler handler,
+               absl::AnyInvocable<void(absl::Status)> done),
+              (override));
   MOCK_METHOD(uint64_t, GetBalance,
               (CallOptions options, Callback<v1::Balance> done), (override));
   MOCK_METHOD(uint64_t, UploadFile,

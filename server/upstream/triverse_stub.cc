@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "rapidjson/document.h"
 #include "server/errors/upstream_status.h"
 #include "server/translate/request_json.h"
@@ -19,12 +20,29 @@
 namespace triverse::upstream {
 namespace {
 
+constexpr char kWatchAllOp[] = "WatchAll";
 constexpr size_t kMaxPathIdLength = 64;
 constexpr size_t kMaxFileNameLength = 255;
 constexpr size_t kMaxHeaderNameLength = 64;
 // The most of a DownloadAsset error body kept for AsStatus: error
 // envelopes are a few hundred bytes.
 constexpr size_t kMaxErrorBodyBytes = size_t{64} << 10;
+
+// PercentEncode escapes everything but RFC 3986's unreserved characters,
+// for a query value.
+std::string PercentEncode(absl::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out.push_back(c);
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
 
 bool IsSuccess(long status) {  // NOLINT(runtime/int)
   return status >= 200 && status < 300;
@@ -500,6 +518,67 @@ uint64_t RestTriverseStub::DownloadAsset(
                  }
                  done(absl::OkStatus());
                });
+}
+
+uint64_t RestTriverseStub::WatchAll(
+    std::optional<absl::Time> since, CallOptions options, WatchHandler handler,
+    absl::AnyInvocable<void(absl::Status)> done) {
+  const absl::string_view base = options_.base_url;
+  http::WebSocketRequest ws;
+  if (absl::StartsWith(base, "https://")) {
+    ws.url = absl::StrCat("wss://", base.substr(8));
+  } else if (absl::StartsWith(base, "http://")) {
+    ws.url = absl::StrCat("ws://", base.substr(7));
+  } else {
+    done(absl::InvalidArgumentError(absl::StrCat(
+        kWatchAllOp, ": the base URL is neither http:// nor https://")));
+    return 0;
+  }
+  absl::StrAppend(&ws.url,
+                  "/tasks/watch/all?token=", PercentEncode(options.api_key));
+  if (since) {
+    absl::StrAppend(
+        &ws.url, "&since=",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *since, absl::UTCTimeZone()));
+  }
+  ws.headers = std::move(options.extra_headers);
+  ws.on_open = std::move(handler.on_open);
+  ws.on_message = [on_frame = std::move(handler.on_frame)](
+                      absl::string_view message, bool is_text) mutable {
+    if (!is_text) {
+      on_frame(absl::DataLossError(absl::StrCat(
+          kWatchAllOp, ": a binary message where text records go")));
+      return true;
+    }
+    absl::StatusOr<std::optional<translate::WatchFrame>> frame =
+        translate::ParseWatchFrame(message);
+    if (!frame.ok()) {
+      on_frame(frame.status());
+    } else if (frame->has_value()) {
+      on_frame(**std::move(frame));
+    }
+    return true;
+  };
+  const bool caller_key = options.caller_key;
+  return engine_->OpenWebSocket(
+      std::move(ws), [done = std::move(done), caller_key](
+                         absl::StatusOr<http::WebSocketEnd> end) mutable {
+        if (!end.ok()) {
+          done(std::move(end).status());
+          return;
+        }
+        if (end->http_status == 101) {
+          done(absl::OkStatus());
+          return;
+        }
+        errors::UpstreamError error;
+        error.operation = std::string(kWatchAllOp);
+        error.http_status = end->http_status;
+        error.message = absl::StrCat("the upgrade was refused with HTTP ",
+                                     end->http_status);
+        error.caller_key = caller_key;
+        done(errors::AsStatus(error));
+      });
 }
 
 void RestTriverseStub::Cancel(uint64_t id) {

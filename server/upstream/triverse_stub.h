@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "server/http/curl_engine.h"
 #include "server/translate/upstream_json.h"
+#include "server/translate/watch_frame.h"
 #include "triverse/v1/account.pb.h"
 #include "triverse/v1/assets.pb.h"
 #include "triverse/v1/task.pb.h"
@@ -73,6 +74,16 @@ struct DownloadSink {
   // download, which then completes with CANCELLED. `chunk` is valid only
   // during the call. May be null (the body is discarded).
   absl::AnyInvocable<bool(absl::string_view chunk)> on_chunk;
+};
+
+// WatchHandler receives what an upstream watch socket carries, on the
+// engine thread; neither callback may block.
+struct WatchHandler {
+  // The upgrade succeeded. May be null.
+  absl::AnyInvocable<void()> on_open;
+  // One task event, or DATA_LOSS for a record that does not parse.
+  // Required.
+  absl::AnyInvocable<void(absl::StatusOr<translate::WatchFrame>)> on_frame;
 };
 
 // TriverseStub is the interface of the Stub layer. Every method starts one
@@ -162,6 +173,23 @@ class TriverseStub {
       absl::string_view task_uuid, CallOptions options, DownloadSink sink,
       absl::AnyInvocable<void(absl::Status)> done) = 0;
 
+  // WatchAll: the WebSocket /tasks/watch/all?token=<api_key>[&since=T]
+  // (since: UTC ISO-8601, whole seconds, rounded down). handler.on_open
+  // runs once when the upgrade succeeded; handler.on_frame gets every
+  // record that carries a task event, parsed (records of unknown kinds are
+  // skipped; an unparseable record reaches it as DATA_LOSS and the socket
+  // stays open). `done` runs once when the socket ends:
+  //   OK                 the upstream closed it with a close frame.
+  //   UNAVAILABLE        could not connect, or the connection dropped.
+  //   an upstream error  the upgrade was refused: errors::AsStatus of its
+  //                      HTTP status (401/403 on the gateway's own key:
+  //                      INTERNAL, as for every call).
+  //   CANCELLED          Cancel().
+  // The URL carries the key: it never reaches an error message.
+  virtual uint64_t WatchAll(std::optional<absl::Time> since,
+                            CallOptions options, WatchHandler handler,
+                            absl::AnyInvocable<void(absl::Status)> done) = 0;
+
   // Cancel stops request `id`: unless it has completed, its `done` runs
   // promptly with CANCELLED. Unknown, completed and 0 ids are ignored.
   virtual void Cancel(uint64_t id) = 0;
@@ -203,6 +231,9 @@ class RestTriverseStub : public TriverseStub {
   uint64_t DownloadAsset(absl::string_view task_uuid, CallOptions options,
                          DownloadSink sink,
                          absl::AnyInvocable<void(absl::Status)> done) override;
+  uint64_t WatchAll(std::optional<absl::Time> since, CallOptions options,
+                    WatchHandler handler,
+                    absl::AnyInvocable<void(absl::Status)> done) override;
   void Cancel(uint64_t id) override;
 
  private:
