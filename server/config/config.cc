@@ -43,12 +43,38 @@ constexpr Setting kMaxBackoff{"retry-max-backoff", "TRIVERSE_RETRY_MAX_BACKOFF",
 constexpr Setting kMaxConnections{"upstream-max-connections",
                                   "TRIVERSE_UPSTREAM_MAX_CONNECTIONS",
                                   "upstream_max_connections"};
+constexpr Setting kWatchIdleTimeout{
+    "watch-idle-timeout", "TRIVERSE_WATCH_IDLE_TIMEOUT", "watch_idle_timeout"};
+constexpr Setting kWatchGrace{"watch-grace", "TRIVERSE_WATCH_GRACE",
+                              "watch_grace"};
+constexpr Setting kWatchReconnectBackoff{"watch-reconnect-backoff",
+                                         "TRIVERSE_WATCH_RECONNECT_BACKOFF",
+                                         "watch_reconnect_backoff"};
+constexpr Setting kWatchPollInterval{"watch-poll-interval",
+                                     "TRIVERSE_WATCH_POLL_INTERVAL",
+                                     "watch_poll_interval"};
+constexpr Setting kMaxWatchStreams{
+    "max-watch-streams", "TRIVERSE_MAX_WATCH_STREAMS", "max_watch_streams"};
+constexpr Setting kMaxWatchesPerClient{"max-watches-per-client",
+                                       "TRIVERSE_MAX_WATCHES_PER_CLIENT",
+                                       "max_watches_per_client"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
-constexpr Setting kAllSettings[] = {
-    kListen,          kUpstreamUrl,     kApiKeyFile,
-    kAllowCallerKeys, kDefaultDeadline, kMaxAttempts,
-    kInitialBackoff,  kMaxBackoff,      kMaxConnections};
+constexpr Setting kAllSettings[] = {kListen,
+                                    kUpstreamUrl,
+                                    kApiKeyFile,
+                                    kAllowCallerKeys,
+                                    kDefaultDeadline,
+                                    kMaxAttempts,
+                                    kInitialBackoff,
+                                    kMaxBackoff,
+                                    kMaxConnections,
+                                    kWatchIdleTimeout,
+                                    kWatchGrace,
+                                    kWatchReconnectBackoff,
+                                    kWatchPollInterval,
+                                    kMaxWatchStreams,
+                                    kMaxWatchesPerClient};
 
 // Value is a resolved setting with a description of where it came from.
 struct Value {
@@ -210,6 +236,38 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
         config.upstream_max_connections < 1 ||
         config.upstream_max_connections > 1024) {
       return Invalid(*v, "must be an integer in 1-1024");
+    }
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kWatchIdleTimeout), &config.watch.idle_timeout);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ParseDuration(r.Get(kWatchGrace), &config.watch.grace);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ParseDuration(r.Get(kWatchReconnectBackoff),
+                                     &config.watch.reconnect_backoff);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kWatchPollInterval), &config.watch.poll_interval);
+      !s.ok()) {
+    return s;
+  }
+  if (auto v = r.Get(kMaxWatchStreams)) {
+    if (!absl::SimpleAtoi(v->text, &config.watch.max_streams) ||
+        config.watch.max_streams < 1 || config.watch.max_streams > 10000000) {
+      return Invalid(*v, "must be an integer in 1-10000000");
+    }
+  }
+  if (auto v = r.Get(kMaxWatchesPerClient)) {
+    if (!absl::SimpleAtoi(v->text, &config.watch.max_per_client) ||
+        config.watch.max_per_client < 1 ||
+        config.watch.max_per_client > 10000000) {
+      return Invalid(*v, "must be an integer in 1-10000000");
     }
   }
   if (auto v = r.Get(kMaxAttempts)) {

@@ -24,6 +24,26 @@ struct RetryConfig {
   absl::Duration max_backoff = absl::Seconds(5);
 };
 
+// WatchConfig are the WatchTask / WatchTasks settings.
+struct WatchConfig {
+  // An upstream watch socket that carried nothing for this long is
+  // reopened (with `since`, so nothing is missed).
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // The upstream socket of a key stays open this long after its last
+  // watcher left.
+  absl::Duration grace = absl::Seconds(30);
+  // First delay before reopening a dropped upstream socket (then ×1.6 per
+  // failure up to 120 s, ±20 %).
+  absl::Duration reconnect_backoff = absl::Seconds(1);
+  // When the upstream socket cannot be had, the watched tasks are polled
+  // every poll_interval, doubling while nothing changes up to 10×.
+  absl::Duration poll_interval = absl::Seconds(1);
+  // Open watch streams at most: in the whole gateway, and per client
+  // address.
+  int64_t max_streams = 100000;
+  int64_t max_per_client = 10000;
+};
+
 // Config is every setting of triverse-gateway.
 struct Config {
   // host:port of the gRPC listener.
@@ -42,6 +62,7 @@ struct Config {
   // Upstream HTTP/1.1 connections open at once (one per request in
   // flight); further requests wait for a free one.
   int upstream_max_connections = 64;
+  WatchConfig watch;
   // Where the settings came from, for the start-up log (never the key).
   std::string config_file;
 };

@@ -1,6 +1,9 @@
 #include "server/gateway/gateway.h"
 
+#include <algorithm>
 #include <chrono>
+#include <iostream>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -34,12 +37,27 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   connection_options.max_backoff = config.retry.max_backoff;
   g->connection_ = upstream::MakeTriverseConnection(
       g->stub_, g->scheduler_.get(), std::move(connection_options));
+  upstream::WatchHubOptions hub_options;
+  hub_options.idle_timeout = config.watch.idle_timeout;
+  hub_options.grace = config.watch.grace;
+  hub_options.initial_backoff = config.watch.reconnect_backoff;
+  hub_options.max_backoff =
+      std::max(hub_options.max_backoff, config.watch.reconnect_backoff);
+  hub_options.min_poll_interval = config.watch.poll_interval;
+  hub_options.max_poll_interval = 10 * config.watch.poll_interval;
+  hub_options.log = [](const std::string& line) {
+    std::cerr << "triverse-gateway: " << line << "\n";
+  };
+  g->hubs_ = std::make_shared<upstream::WatchHubs>(
+      g->stub_, g->connection_, g->scheduler_.get(), std::move(hub_options));
   service::ServiceOptions service_options;
   service_options.api_key = config.api_key;
   service_options.allow_caller_keys = config.allow_caller_keys;
   service_options.default_deadline = config.default_deadline;
+  service_options.watch.max_streams = config.watch.max_streams;
+  service_options.watch.max_per_client = config.watch.max_per_client;
   g->service_ = std::make_unique<service::TaskServiceImpl>(
-      g->connection_, std::move(service_options));
+      g->connection_, std::move(service_options), g->hubs_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -16,6 +16,7 @@
 #include "server/upstream/scheduler.h"
 #include "server/upstream/triverse_connection.h"
 #include "server/upstream/triverse_stub.h"
+#include "server/upstream/watch_hub.h"
 
 namespace triverse::gateway {
 
@@ -41,6 +42,9 @@ class Gateway {
   // The bound TCP port.
   int port() const { return port_; }
 
+  // The watch hubs' counters (upstream sockets, fallbacks, deliveries).
+  upstream::WatchHubStats WatchStats() const { return hubs_->Stats(); }
+
   // Shutdown stops accepting calls, lets calls in flight finish for up to
   // `grace`, then cancels the rest (their upstream transfers with them).
   void Shutdown(absl::Duration grace);
@@ -54,6 +58,7 @@ class Gateway {
   std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<upstream::TriverseStub> stub_;
   std::shared_ptr<upstream::TriverseConnection> connection_;
+  std::shared_ptr<upstream::WatchHubs> hubs_;
   std::unique_ptr<service::TaskServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

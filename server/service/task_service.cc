@@ -31,18 +31,6 @@ bool HasDetail(const absl::Status& status, absl::string_view full_name) {
   return false;
 }
 
-// ErrorStatus is a gateway-made error with an ErrorInfo.
-absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
-                         absl::string_view rpc, absl::string_view message) {
-  absl::Status status(code, absl::StrCat(rpc, ": ", message));
-  google::rpc::ErrorInfo info;
-  info.set_reason(std::string(reason));
-  info.set_domain(errors::kErrorDomain);
-  (*info.mutable_metadata())["operation"] = std::string(rpc);
-  errors::AddDetail(status, info);
-  return status;
-}
-
 // ReasonFor names an error that carries no upstream ErrorInfo.
 absl::string_view ReasonFor(absl::StatusCode code) {
   switch (code) {
@@ -85,6 +73,12 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context,
   }
   return absl::FromChrono(deadline);
 }
+
+// FailedWatch is the reactor of a watch refused before it started.
+class FailedWatch final : public grpc::ServerWriteReactor<v1::TaskEvent> {
+ public:
+  void OnDone() override { delete this; }
+};
 
 // UpstreamCalls are the Connection calls one RPC started: cancelling the
 // RPC cancels them, and those registered after it. Thread-safe.
@@ -524,6 +518,17 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
 
 }  // namespace
 
+absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
+                         absl::string_view rpc, absl::string_view message) {
+  absl::Status status(code, absl::StrCat(rpc, ": ", message));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(errors::kErrorDomain);
+  (*info.mutable_metadata())["operation"] = std::string(rpc);
+  errors::AddDetail(status, info);
+  return status;
+}
+
 absl::StatusOr<CallContext> ResolveApiKey(const ServiceOptions& options,
                                           const std::string* caller_key) {
   CallContext call;
@@ -579,8 +584,11 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc) {
 
 TaskServiceImpl::TaskServiceImpl(
     std::shared_ptr<upstream::TriverseConnection> connection,
-    ServiceOptions options)
-    : connection_(std::move(connection)), options_(std::move(options)) {}
+    ServiceOptions options, std::shared_ptr<upstream::WatchHubs> hubs)
+    : connection_(std::move(connection)),
+      options_(std::move(options)),
+      hubs_(std::move(hubs)),
+      watch_limiter_(std::make_shared<WatchLimiter>(options_.watch)) {}
 
 absl::StatusOr<CallContext> TaskServiceImpl::Admit(
     grpc::CallbackServerContext* context,
@@ -747,6 +755,75 @@ grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
   // The metadata arrives with the first message: UploadCall validates it.
   return new UploadCall(context, connection_, options_, Admit(context, {}),
                         response);
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::AdmitWatch(
+    grpc::CallbackServerContext* context, absl::string_view rpc,
+    std::vector<errors::FieldViolation> violations,
+    absl::string_view resume_cursor, const StartWatch& start) {
+  absl::StatusOr<std::optional<WatchCursor>> resume =
+      std::optional<WatchCursor>();
+  if (!resume_cursor.empty()) {
+    absl::StatusOr<WatchCursor> cursor = DecodeCursor(resume_cursor);
+    if (cursor.ok()) {
+      resume = *cursor;
+    } else {
+      violations.push_back(
+          {"resume_cursor",
+           "must be the cursor of an event of this API (or empty)"});
+    }
+  }
+  absl::StatusOr<CallContext> call = Admit(context, std::move(violations));
+  absl::Status status = call.status();
+  if (status.ok() && hubs_ == nullptr) {
+    status =
+        ErrorStatus(absl::StatusCode::kUnimplemented, "WATCH_NOT_CONFIGURED",
+                    rpc, "this server has no watch hub");
+  }
+  const std::string client = ClientOf(*context);
+  if (status.ok()) status = watch_limiter_->Acquire(client, rpc);
+  if (!status.ok()) {
+    auto* reactor = new FailedWatch;
+    reactor->Finish(errors::ToGrpcStatus(WithErrorInfo(status, rpc)));
+    return reactor;
+  }
+  return start(client, *call, *resume);
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTask(
+    grpc::CallbackServerContext* context, const v1::WatchTaskRequest* request) {
+  return AdmitWatch(
+      context, "WatchTask", ValidateTaskUuid(request->task_uuid()),
+      request->resume_cursor(),
+      [&](std::string client, const CallContext& call,
+          std::optional<WatchCursor> resume) {
+        return StartWatchTask(hubs_, watch_limiter_, std::move(client),
+                              options_.watch, call, *request, resume);
+      });
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
+    grpc::CallbackServerContext* context,
+    const v1::WatchTasksRequest* request) {
+  std::vector<errors::FieldViolation> violations;
+  if (request->has_since() && !request->resume_cursor().empty()) {
+    violations.push_back(
+        {"since", "must be unset when resume_cursor is given"});
+  }
+  for (int i = 0; i < request->statuses_size(); ++i) {
+    if (request->statuses(i) == v1::TASK_STATUS_UNSPECIFIED ||
+        !v1::TaskStatus_IsValid(request->statuses(i))) {
+      violations.push_back(
+          {absl::StrCat("statuses[", i, "]"), "must be a defined TaskStatus"});
+    }
+  }
+  return AdmitWatch(
+      context, "WatchTasks", std::move(violations), request->resume_cursor(),
+      [&](std::string client, const CallContext& call,
+          std::optional<WatchCursor> resume) {
+        return StartWatchTasks(hubs_, watch_limiter_, std::move(client),
+                               options_.watch, call, *request, resume);
+      });
 }
 
 }  // namespace triverse::service

@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/errors/upstream_status.h"
+#include "server/service/watch_calls.h"
 #include "server/upstream/triverse_connection.h"
+#include "server/upstream/watch_hub.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 namespace triverse::service {
@@ -45,6 +49,8 @@ struct ServiceOptions {
   // sends (beyond it the call ends with RESOURCE_EXHAUSTED).
   size_t download_chunk_bytes = size_t{64} << 10;
   size_t max_download_buffer_bytes = size_t{32} << 20;
+  // WatchTask / WatchTasks limits.
+  WatchOptions watch;
   // The clock used to turn the default deadline into an absolute one.
   absl::Time (*now)() = &absl::Now;
 };
@@ -68,6 +74,12 @@ absl::StatusOr<upstream::CallContext> ResolveApiKey(
 // whose metadata names the RPC.
 absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc);
 
+// ErrorStatus is a gateway-made error: `code`, the message "<rpc>: message"
+// and an ErrorInfo with `reason` (domain errors::kErrorDomain, metadata
+// "operation" = rpc).
+absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
+                         absl::string_view rpc, absl::string_view message);
+
 // TaskServiceImpl implements triverse.v1.TaskService over a
 // TriverseConnection.
 //
@@ -79,8 +91,10 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc);
 // (uploads that fail validation never reach the upstream).
 class TaskServiceImpl final : public v1::TaskService::CallbackService {
  public:
+  // `hubs` serves WatchTask / WatchTasks (null: they are UNIMPLEMENTED).
   TaskServiceImpl(std::shared_ptr<upstream::TriverseConnection> connection,
-                  ServiceOptions options);
+                  ServiceOptions options,
+                  std::shared_ptr<upstream::WatchHubs> hubs = nullptr);
 
   grpc::ServerUnaryReactor* CreateTask(grpc::CallbackServerContext* context,
                                        const v1::CreateTaskRequest* request,
@@ -108,8 +122,25 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   grpc::ServerReadReactor<v1::UploadFileRequest>* UploadFile(
       grpc::CallbackServerContext* context,
       v1::UploadFileResponse* response) override;
+  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTask(
+      grpc::CallbackServerContext* context,
+      const v1::WatchTaskRequest* request) override;
+  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTasks(
+      grpc::CallbackServerContext* context,
+      const v1::WatchTasksRequest* request) override;
 
  private:
+  using StartWatch = std::function<grpc::ServerWriteReactor<v1::TaskEvent>*(
+      std::string client, const upstream::CallContext& call,
+      std::optional<WatchCursor> resume)>;
+  // AdmitWatch validates (violations + the resume cursor), resolves the key,
+  // applies the watch limits, then calls `start`; or answers with the
+  // error.
+  grpc::ServerWriteReactor<v1::TaskEvent>* AdmitWatch(
+      grpc::CallbackServerContext* context, absl::string_view rpc,
+      std::vector<errors::FieldViolation> violations,
+      absl::string_view resume_cursor, const StartWatch& start);
+
   // Admit turns the request's validation result into INVALID_ARGUMENT, or
   // resolves the key and the deadline of the RPC.
   absl::StatusOr<upstream::CallContext> Admit(
@@ -118,6 +149,8 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
 
   const std::shared_ptr<upstream::TriverseConnection> connection_;
   const ServiceOptions options_;
+  const std::shared_ptr<upstream::WatchHubs> hubs_;
+  const std::shared_ptr<WatchLimiter> watch_limiter_;
 };
 
 }  // namespace triverse::service

@@ -1,0 +1,405 @@
+#include "server/service/watch_calls.h"
+
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/time_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "server/errors/grpc_status.h"
+#include "server/errors/upstream_status.h"
+#include "server/service/task_service.h"
+
+namespace triverse::service {
+namespace {
+
+using upstream::HubEvent;
+
+constexpr absl::string_view kCursorVersion = "c1";
+
+// WatchCall is the reactor of one WatchTask or WatchTasks stream, and the
+// hub's subscriber for it. It is owned by a shared_ptr (the hub holds one
+// while subscribed) and by itself from Begin to OnDone; gRPC's calls stop at
+// OnDone, and nothing calls into gRPC after Finish (decided under the lock,
+// performed last).
+class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
+                        public upstream::WatchSubscriber {
+ public:
+  enum class Mode { kTask, kAll };
+
+  WatchCall(Mode mode, std::shared_ptr<upstream::WatchHubs> hubs,
+            std::shared_ptr<WatchLimiter> limiter, std::string client,
+            const WatchOptions& options, std::optional<WatchCursor> resume)
+      : mode_(mode),
+        rpc_(mode == Mode::kTask ? "WatchTask" : "WatchTasks"),
+        hubs_(std::move(hubs)),
+        limiter_(std::move(limiter)),
+        client_(std::move(client)),
+        max_pending_(options.max_pending_tasks),
+        resume_(resume) {}
+
+  // SetFilters: WatchTasks only.
+  void SetFilters(const v1::WatchTasksRequest& request) {
+    for (int s : request.statuses()) statuses_.insert(s);
+    for (const std::string& f : request.flow_names()) flows_.insert(f);
+  }
+
+  static WatchCall* Begin(std::shared_ptr<WatchCall> self,
+                          const upstream::CallContext& call,
+                          const std::string& task_uuid,
+                          const upstream::CatchUp& catch_up) {
+    WatchCall* raw = self.get();
+    raw->self_ = self;
+    upstream::WatchHandle handle =
+        raw->mode_ == Mode::kTask
+            ? raw->hubs_->SubscribeTask(call, task_uuid, self)
+            : raw->hubs_->SubscribeAll(call, catch_up, self);
+    bool done = false;
+    {
+      absl::MutexLock lock(&raw->mu_);
+      raw->handle_ = handle;
+      done = raw->done_;
+    }
+    // Finished (and done) already while subscribing: leave at once.
+    if (done) upstream::WatchHubs::Unsubscribe(handle);
+    return raw;
+  }
+
+  // ---------------------------------------------------- WatchSubscriber
+
+  void OnEvent(const HubEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || final_.has_value() || terminal_queued_) return;
+    const v1::Task& task = *event.task;
+    v1::TaskEventKind kind = event.terminal ? v1::TASK_EVENT_KIND_FINALIZED
+                                            : v1::TASK_EVENT_KIND_UPDATE;
+    if (mode_ == Mode::kTask) {
+      if (!first_seen_) {
+        first_seen_ = true;
+        if (resume_ && resume_->status == task.status() &&
+            resume_->progress == task.progress()) {
+          // The caller has this state already (it resumes after it).
+          if (event.terminal) final_ = grpc::Status::OK;
+          return;
+        }
+        if (!event.terminal) kind = v1::TASK_EVENT_KIND_SNAPSHOT;
+      }
+      if (event.terminal) terminal_queued_ = true;
+    } else if (!Matches(task)) {
+      return;
+    }
+    auto it = pending_.find(task.task_uuid());
+    if (it != pending_.end()) {
+      // Coalesce: the caller gets the latest state; a snapshot stays one.
+      if (it->second.kind == v1::TASK_EVENT_KIND_SNAPSHOT &&
+          kind == v1::TASK_EVENT_KIND_UPDATE) {
+        kind = v1::TASK_EVENT_KIND_SNAPSHOT;
+      }
+      it->second = Pending{event, kind};
+      return;
+    }
+    if (pending_.size() >= max_pending_) {
+      // Too slow even with one state per task: end, with where to resume.
+      pending_.clear();
+      order_.clear();
+      absl::Status status = ErrorStatus(
+          absl::StatusCode::kUnavailable, "CALLER_TOO_SLOW", rpc_,
+          absl::StrCat("the caller read more slowly than tasks changed and ",
+                       max_pending_,
+                       " tasks were waiting; resume with the cursor"));
+      final_ = errors::ToGrpcStatus(WithCursor(std::move(status)));
+      return;
+    }
+    order_.push_back(task.task_uuid());
+    pending_.emplace(task.task_uuid(), Pending{event, kind});
+  }
+
+  void OnError(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || final_.has_value()) return;
+    final_ = errors::ToGrpcStatus(WithErrorInfo(status, rpc_));
+  }
+
+  void Flush() override {
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      step = Decide();
+    }
+    Act(step);
+  }
+
+  // ---------------------------------------------------------- reactions
+
+  void OnWriteDone(bool ok) override {
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;
+      } else if (writing_terminal_) {
+        terminal_sent_ = true;
+      }
+      step = Decide();
+    }
+    Act(step);
+  }
+
+  void OnCancel() override {
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      step = Decide();
+    }
+    Act(step);
+  }
+
+  void OnDone() override {
+    upstream::WatchHandle handle;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      handle = handle_;
+    }
+    upstream::WatchHubs::Unsubscribe(handle);
+    limiter_->Release(client_);
+    // The last statement: may destroy this object.
+    std::shared_ptr<WatchCall> keep = std::move(self_);
+  }
+
+ private:
+  struct Pending {
+    HubEvent event;
+    v1::TaskEventKind kind = v1::TASK_EVENT_KIND_UNSPECIFIED;
+  };
+  struct Step {
+    const v1::TaskEvent* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+
+  bool Matches(const v1::Task& task) const {
+    return (statuses_.empty() || statuses_.count(task.status()) > 0) &&
+           (flows_.empty() || flows_.count(task.flow_name()) > 0);
+  }
+
+  absl::Status WithCursor(absl::Status status) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (last_cursor_.empty()) return status;
+    // Re-made with the cursor in the ErrorInfo metadata.
+    google::rpc::ErrorInfo info;
+    info.set_reason("CALLER_TOO_SLOW");
+    info.set_domain(errors::kErrorDomain);
+    (*info.mutable_metadata())["operation"] = std::string(rpc_);
+    (*info.mutable_metadata())["cursor"] = last_cursor_;
+    absl::Status out(status.code(), status.message());
+    errors::AddDetail(out, info);
+    errors::AddRetryInfo(out, absl::ZeroDuration());
+    return out;
+  }
+
+  Step Decide() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Step step;
+    if (writing_ || finished_) return step;
+    if (!order_.empty() && !cancelled_) {
+      const std::string uuid = std::move(order_.front());
+      order_.pop_front();
+      auto it = pending_.find(uuid);
+      Pending p = std::move(it->second);
+      pending_.erase(it);
+      message_.Clear();
+      message_.set_kind(p.kind);
+      *message_.mutable_task() = *p.event.task;
+      WatchCursor cursor;
+      cursor.epoch = hubs_->epoch();
+      cursor.seq = p.event.seq;
+      cursor.observed = p.event.observed;
+      cursor.status = p.event.task->status();
+      cursor.progress = p.event.task->progress();
+      last_cursor_ = EncodeCursor(cursor);
+      message_.set_cursor(last_cursor_);
+      *message_.mutable_observed_at() =
+          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+              absl::ToUnixMicros(p.event.observed));
+      writing_ = true;
+      writing_terminal_ =
+          mode_ == Mode::kTask && p.kind == v1::TASK_EVENT_KIND_FINALIZED;
+      step.write = &message_;
+      return step;
+    }
+    if (cancelled_) {
+      step.finish = grpc::Status(grpc::StatusCode::CANCELLED,
+                                 absl::StrCat(rpc_, ": cancelled"));
+    } else if (final_.has_value()) {
+      step.finish = *final_;
+    } else if (terminal_sent_) {
+      step.finish = grpc::Status::OK;
+    } else {
+      return step;
+    }
+    finished_ = true;
+    return step;
+  }
+
+  void Act(const Step& step) {
+    if (step.write != nullptr) {
+      StartWrite(step.write);
+    } else if (step.finish) {
+      Finish(*step.finish);
+    }
+  }
+
+  const Mode mode_;
+  const absl::string_view rpc_;
+  const std::shared_ptr<upstream::WatchHubs> hubs_;
+  const std::shared_ptr<WatchLimiter> limiter_;
+  const std::string client_;
+  const size_t max_pending_;
+  const std::optional<WatchCursor> resume_;
+  absl::flat_hash_set<int> statuses_;
+  absl::flat_hash_set<std::string> flows_;
+
+  std::shared_ptr<WatchCall> self_;
+
+  absl::Mutex mu_;
+  upstream::WatchHandle handle_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  // Tasks with a state to send, in the order of their first pending state.
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  v1::TaskEvent message_ ABSL_GUARDED_BY(mu_);  // in flight while writing_
+  std::string last_cursor_ ABSL_GUARDED_BY(mu_);
+  bool first_seen_ ABSL_GUARDED_BY(mu_) = false;
+  bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_terminal_ ABSL_GUARDED_BY(mu_) = false;
+  bool terminal_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> final_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+std::string EncodeCursor(const WatchCursor& cursor) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(kCursorVersion, ":", cursor.epoch, ":", cursor.seq, ":",
+                   absl::ToUnixMicros(cursor.observed), ":",
+                   static_cast<int>(cursor.status), ":", cursor.progress));
+}
+
+absl::StatusOr<WatchCursor> DecodeCursor(absl::string_view text) {
+  const absl::Status invalid =
+      absl::InvalidArgumentError("not a cursor of this gateway");
+  std::string raw;
+  if (text.size() > 256 || !absl::WebSafeBase64Unescape(text, &raw)) {
+    return invalid;
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(raw, ':');
+  if (parts.size() != 6 || parts[0] != kCursorVersion) return invalid;
+  WatchCursor c;
+  int64_t micros = 0;
+  int status = 0;
+  if (!absl::SimpleAtoi(parts[1], &c.epoch) ||
+      !absl::SimpleAtoi(parts[2], &c.seq) ||
+      !absl::SimpleAtoi(parts[3], &micros) ||
+      !absl::SimpleAtoi(parts[4], &status) ||
+      !absl::SimpleAtoi(parts[5], &c.progress) ||
+      !v1::TaskStatus_IsValid(status)) {
+    return invalid;
+  }
+  c.observed = absl::FromUnixMicros(micros);
+  c.status = static_cast<v1::TaskStatus>(status);
+  return c;
+}
+
+WatchLimiter::WatchLimiter(const WatchOptions& options)
+    : max_streams_(options.max_streams),
+      max_per_client_(options.max_per_client) {}
+
+absl::Status WatchLimiter::Acquire(const std::string& client,
+                                   absl::string_view rpc) {
+  absl::MutexLock lock(&mu_);
+  int64_t& mine = per_client_[client];
+  if (mine >= max_per_client_) {
+    if (mine == 0) per_client_.erase(client);
+    return ErrorStatus(absl::StatusCode::kResourceExhausted,
+                       "WATCH_LIMIT_EXCEEDED", rpc,
+                       absl::StrCat("this client has ", max_per_client_,
+                                    " watch streams open, the most allowed "
+                                    "(max-watches-per-client); end one first"));
+  }
+  if (total_ >= max_streams_) {
+    if (mine == 0) per_client_.erase(client);
+    return ErrorStatus(
+        absl::StatusCode::kResourceExhausted, "WATCH_LIMIT_EXCEEDED", rpc,
+        absl::StrCat("the gateway has ", max_streams_,
+                     " watch streams open, the most allowed "
+                     "(max-watch-streams); retry later or use another "
+                     "replica"));
+  }
+  ++mine;
+  ++total_;
+  return absl::OkStatus();
+}
+
+void WatchLimiter::Release(const std::string& client) {
+  absl::MutexLock lock(&mu_);
+  auto it = per_client_.find(client);
+  if (it == per_client_.end()) return;
+  --total_;
+  if (--it->second == 0) per_client_.erase(it);
+}
+
+std::string ClientOf(const grpc::CallbackServerContext& context) {
+  std::string peer = context.peer();
+  const size_t colon = peer.rfind(':');
+  if (colon != std::string::npos && colon + 1 < peer.size() &&
+      std::all_of(peer.begin() + colon + 1, peer.end(),
+                  [](char c) { return absl::ascii_isdigit(c); })) {
+    peer.resize(colon);
+  }
+  return peer;
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTask(
+    std::shared_ptr<upstream::WatchHubs> hubs,
+    std::shared_ptr<WatchLimiter> limiter, std::string client,
+    const WatchOptions& options, const upstream::CallContext& call,
+    const v1::WatchTaskRequest& request, std::optional<WatchCursor> resume) {
+  auto self = std::make_shared<WatchCall>(WatchCall::Mode::kTask,
+                                          std::move(hubs), std::move(limiter),
+                                          std::move(client), options, resume);
+  return WatchCall::Begin(std::move(self), call, request.task_uuid(), {});
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTasks(
+    std::shared_ptr<upstream::WatchHubs> hubs,
+    std::shared_ptr<WatchLimiter> limiter, std::string client,
+    const WatchOptions& options, const upstream::CallContext& call,
+    const v1::WatchTasksRequest& request, std::optional<WatchCursor> resume) {
+  upstream::CatchUp catch_up;
+  if (resume) {
+    catch_up.after_seq = resume->seq;
+    catch_up.since = resume->observed - options.resume_overlap;
+    if (resume->epoch != hubs->epoch()) catch_up.after_seq.reset();
+  } else if (request.has_since()) {
+    catch_up.since = absl::FromUnixMicros(
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(
+            request.since()));
+  }
+  auto self = std::make_shared<WatchCall>(WatchCall::Mode::kAll,
+                                          std::move(hubs), std::move(limiter),
+                                          std::move(client), options, resume);
+  self->SetFilters(request);
+  return WatchCall::Begin(std::move(self), call, "", catch_up);
+}
+
+}  // namespace triverse::service
