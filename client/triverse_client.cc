@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <istream>
+#include <map>
 #include <ostream>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/duration.pb.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/rpc/error_details.pb.h"
 
 namespace triverse::client {
@@ -38,7 +41,81 @@ absl::StatusOr<Response> Unary(grpc::ClientContext& context, Method method,
   return response;
 }
 
+// IsRetryable says whether a failed poll or a broken watch may be tried
+// again: UNAVAILABLE (the gateway or its upstream unreachable, restarting,
+// or ending a slow stream), or RESOURCE_EXHAUSTED that says when to retry.
+bool IsRetryable(const absl::Status& status, const ErrorDetails& details) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         (status.code() == absl::StatusCode::kResourceExhausted &&
+          details.retry_delay.has_value());
+}
+
+std::string DescribeLast(const std::optional<v1::Task>& last) {
+  if (!last.has_value()) return "no event received";
+  return absl::StrCat("last status ", v1::TaskStatus_Name(last->status()),
+                      " at ", last->progress(), "%");
+}
+
+// EventOutcome is what a watch does after one event.
+enum class EventOutcome {
+  kNext,      // go on reading
+  kFinished,  // the watch has its result (WatchTask's FINALIZED)
+  kStopped,   // the callback asked to stop
+  kError,     // the gateway broke the contract (see `error`)
+};
+
+struct EventResult {
+  EventOutcome outcome = EventOutcome::kNext;
+  // True when the event reached the callback (progress: the reconnection
+  // count starts again).
+  bool delivered = false;
+  absl::Status error;
+};
+
+// OpenWatch starts one stream of a watch on `context` from `cursor`
+// (empty: from the start).
+using OpenWatch =
+    std::function<std::unique_ptr<grpc::ClientReader<v1::TaskEvent>>(
+        grpc::ClientContext& context, const std::string& cursor,
+        absl::Time deadline)>;
+// HandleEvent decides about one event; `resumed` is true on a stream
+// opened with a cursor.
+using HandleEvent =
+    std::function<EventResult(const v1::TaskEvent& event, bool resumed)>;
+
+// WatchEnd is how RunWatch ended when it returns OK.
+enum class WatchEnd { kFinished, kStopped };
+
 }  // namespace
+
+void WatchCancellation::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* context : contexts_) context->TryCancel();
+}
+
+bool WatchCancellation::IsCancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+bool WatchCancellation::Attach(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return false;
+  contexts_.push_back(context);
+  return true;
+}
+
+void WatchCancellation::Detach(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  contexts_.erase(std::remove(contexts_.begin(), contexts_.end(), context),
+                  contexts_.end());
+}
+
+bool WatchCancellation::SleepFor(absl::Duration d) const {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&cancelled_), d);
+}
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -119,6 +196,16 @@ void Client::PrepareContext(grpc::ClientContext& context,
   if (it != options_.timeouts.end()) timeout = it->second;
   absl::Time deadline = absl::Now() + timeout;
   if (cap.has_value()) deadline = std::min(deadline, *cap);
+  if (deadline != absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
+  if (options_.api_key.has_value()) {
+    context.AddMetadata(kApiKeyMetadata, *options_.api_key);
+  }
+}
+
+void Client::PrepareWatchContext(grpc::ClientContext& context,
+                                 absl::Time deadline) const {
   if (deadline != absl::InfiniteFuture()) {
     context.set_deadline(absl::ToChronoTime(deadline));
   }
@@ -344,10 +431,7 @@ absl::StatusOr<v1::Task> Client::WaitForTask(
       if (IsTerminal(last->status())) return *std::move(last);
     } else {
       const ErrorDetails details = Explain(task.status());
-      const bool transient =
-          task.status().code() == absl::StatusCode::kUnavailable ||
-          (task.status().code() == absl::StatusCode::kResourceExhausted &&
-           details.retry_delay.has_value());
+      const bool transient = IsRetryable(task.status(), details);
       // A poll that ran out of the overall time is the wait's timeout.
       const bool out_of_time =
           task.status().code() == absl::StatusCode::kDeadlineExceeded &&
@@ -377,6 +461,269 @@ absl::StatusOr<v1::Task> Client::WaitForTask(
     }
     absl::SleepFor(pause);
   }
+}
+
+namespace internal {
+
+// WatchCancellationAccess lets the watch loop register its streams.
+class WatchCancellationAccess {
+ public:
+  static bool Attach(WatchCancellation& c, grpc::ClientContext* context) {
+    return c.Attach(context);
+  }
+  static void Detach(WatchCancellation& c, grpc::ClientContext* context) {
+    c.Detach(context);
+  }
+  static bool SleepFor(const WatchCancellation& c, absl::Duration d) {
+    return c.SleepFor(d);
+  }
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::WatchCancellationAccess;
+
+// RunWatch is the loop WatchTask and WatchTasks share: open a stream (with
+// `deadline`), hand each event to `handle`, and on a retryable break reopen
+// it from the newest cursor after a jittered backoff. Returns OK with `end`
+// set when the watch finished or was stopped (callback or cancellation),
+// else the error; `ended_ok` is the contract violation reported when a
+// stream ends OK before the watch finished.
+absl::Status RunWatch(absl::string_view op, const WatchOptions& options,
+                      const OpenWatch& open, const HandleEvent& handle,
+                      const std::function<std::string()>& describe,
+                      absl::string_view ended_ok, WatchEnd& end) {
+  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + options.timeout;
+  WatchCancellation* const cancellation = options.cancellation;
+  auto timed_out = [&] {
+    return absl::DeadlineExceededError(absl::StrCat(
+        op, ": not finished before the timeout (", describe(), ")"));
+  };
+  std::string cursor = options.resume_cursor;
+  int reconnects = 0;
+  absl::BitGen random;
+  while (true) {
+    grpc::ClientContext context;
+    if (cancellation != nullptr &&
+        !WatchCancellationAccess::Attach(*cancellation, &context)) {
+      end = WatchEnd::kStopped;
+      return absl::OkStatus();
+    }
+    const bool resumed = !cursor.empty();
+    std::unique_ptr<grpc::ClientReader<v1::TaskEvent>> reader =
+        open(context, cursor, deadline);
+    EventResult result;
+    bool finished = false;
+    v1::TaskEvent event;
+    while (reader->Read(&event)) {
+      if (!event.cursor().empty()) cursor = event.cursor();
+      // After the terminal event only the end of the stream is expected.
+      if (finished) continue;
+      result = handle(event, resumed);
+      if (result.delivered) reconnects = 0;
+      if (result.outcome == EventOutcome::kFinished) finished = true;
+      if (result.outcome == EventOutcome::kStopped ||
+          result.outcome == EventOutcome::kError) {
+        context.TryCancel();
+        // Drain so that Finish() does not wait on unread messages.
+        while (reader->Read(&event)) {
+        }
+        break;
+      }
+    }
+    const grpc::Status grpc_status = reader->Finish();
+    bool cancelled = false;
+    if (cancellation != nullptr) {
+      WatchCancellationAccess::Detach(*cancellation, &context);
+      cancelled = cancellation->IsCancelled();
+    }
+    if (result.outcome == EventOutcome::kError) return result.error;
+    // The terminal event arrived: how the stream ended no longer matters.
+    if (finished) {
+      end = WatchEnd::kFinished;
+      return absl::OkStatus();
+    }
+    if (result.outcome == EventOutcome::kStopped || cancelled) {
+      end = WatchEnd::kStopped;
+      return absl::OkStatus();
+    }
+    const absl::Status status = FromGrpcStatus(grpc_status);
+    if (status.ok()) {
+      return ErrorAfter(absl::StatusCode::kInternal, op,
+                        absl::StrCat("protocol violation: ", ended_ok));
+    }
+    if (status.code() == absl::StatusCode::kDeadlineExceeded &&
+        absl::Now() >= deadline) {
+      return timed_out();
+    }
+    const ErrorDetails details = Explain(status);
+    if (!IsRetryable(status, details) || reconnects >= options.max_reconnects) {
+      return status;
+    }
+    ++reconnects;
+    // The gateway names the cursor to resume from when it ends a stream
+    // itself; it comes after every event of that stream, so it is newer.
+    if (auto it = details.metadata.find(kCursorMetadataKey);
+        it != details.metadata.end() && !it->second.empty()) {
+      cursor = it->second;
+    }
+    absl::Duration cap = options.initial_backoff;
+    for (int i = 1; i < reconnects && cap < options.max_backoff; ++i) cap *= 2;
+    cap = std::min(cap, options.max_backoff);
+    absl::Duration backoff = cap > absl::ZeroDuration()
+                                 ? absl::Nanoseconds(absl::Uniform<int64_t>(
+                                       absl::IntervalClosedClosed, random, 0,
+                                       absl::ToInt64Nanoseconds(cap)))
+                                 : absl::ZeroDuration();
+    if (details.retry_delay.has_value()) {
+      backoff = std::max(backoff, *details.retry_delay);
+    }
+    if (absl::Now() + backoff >= deadline) return timed_out();
+    if (options.on_reconnect) options.on_reconnect(status, backoff);
+    if (cancellation != nullptr) {
+      if (WatchCancellationAccess::SleepFor(*cancellation, backoff)) {
+        end = WatchEnd::kStopped;
+        return absl::OkStatus();
+      }
+    } else {
+      absl::SleepFor(backoff);
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Task> Client::WatchTask(absl::string_view task_uuid,
+                                           const EventCallback& on_event,
+                                           const WatchOptions& options) const {
+  constexpr absl::string_view kOp = "WatchTask";
+  const std::string uuid(task_uuid);
+  std::optional<v1::Task> last;
+  std::string last_cursor;
+  std::optional<v1::Task> final_task;
+  OpenWatch open = [this, &uuid](grpc::ClientContext& context,
+                                 const std::string& cursor,
+                                 absl::Time deadline) {
+    PrepareWatchContext(context, deadline);
+    v1::WatchTaskRequest request;
+    request.set_task_uuid(uuid);
+    request.set_resume_cursor(cursor);
+    return stub_->WatchTask(&context, request);
+  };
+  HandleEvent handle = [&](const v1::TaskEvent& event,
+                           bool resumed) -> EventResult {
+    EventResult r;
+    if (!event.task().task_uuid().empty() && event.task().task_uuid() != uuid) {
+      r.outcome = EventOutcome::kError;
+      r.error = ErrorAfter(absl::StatusCode::kInternal, kOp,
+                           absl::StrCat("protocol violation: an event of task ",
+                                        event.task().task_uuid()));
+      return r;
+    }
+    // A resumed stream may repeat what was delivered already.
+    if (!event.cursor().empty() && event.cursor() == last_cursor) return r;
+    if (resumed && event.kind() == v1::TASK_EVENT_KIND_SNAPSHOT &&
+        last.has_value() &&
+        google::protobuf::util::MessageDifferencer::Equals(event.task(),
+                                                           *last)) {
+      return r;
+    }
+    const bool terminal = event.kind() == v1::TASK_EVENT_KIND_FINALIZED;
+    if (terminal && !IsTerminal(event.task().status())) {
+      r.outcome = EventOutcome::kError;
+      r.error = ErrorAfter(
+          absl::StatusCode::kInternal, kOp,
+          absl::StrCat("protocol violation: a FINALIZED event with status ",
+                       v1::TaskStatus_Name(event.task().status())));
+      return r;
+    }
+    last = event.task();
+    last_cursor = event.cursor();
+    r.delivered = true;
+    const bool go_on = !on_event || on_event(event);
+    if (terminal) {
+      final_task = event.task();
+      r.outcome = EventOutcome::kFinished;
+    } else if (!go_on) {
+      r.outcome = EventOutcome::kStopped;
+    }
+    return r;
+  };
+  WatchEnd end = WatchEnd::kStopped;
+  absl::Status status = RunWatch(
+      kOp, options, open, handle, [&last] { return DescribeLast(last); },
+      "the stream ended without a FINALIZED event", end);
+  if (!status.ok()) return status;
+  if (end == WatchEnd::kStopped || !final_task.has_value()) {
+    return absl::CancelledError(absl::StrCat(kOp, ": stopped by the caller (",
+                                             DescribeLast(last), ")"));
+  }
+  return *std::move(final_task);
+}
+
+absl::Status Client::WatchTasks(const WatchTasksOptions& select,
+                                const EventCallback& on_event,
+                                const WatchOptions& options) const {
+  constexpr absl::string_view kOp = "WatchTasks";
+  if (!on_event) {
+    return ErrorAfter(absl::StatusCode::kInvalidArgument, kOp,
+                      "on_event must not be null");
+  }
+  struct Seen {
+    std::string cursor;
+    bool finalized = false;
+  };
+  std::map<std::string, Seen> seen;
+  std::optional<v1::Task> last;
+  OpenWatch open = [this, &select](grpc::ClientContext& context,
+                                   const std::string& cursor,
+                                   absl::Time deadline) {
+    PrepareWatchContext(context, deadline);
+    v1::WatchTasksRequest request;
+    if (!cursor.empty()) {
+      request.set_resume_cursor(cursor);
+    } else if (select.since.has_value()) {
+      const absl::Duration since = *select.since - absl::UnixEpoch();
+      absl::Duration rest;
+      const int64_t seconds =
+          absl::IDivDuration(since, absl::Seconds(1), &rest);
+      request.mutable_since()->set_seconds(seconds);
+      request.mutable_since()->set_nanos(
+          static_cast<int32_t>(absl::ToInt64Nanoseconds(rest)));
+    }
+    for (v1::TaskStatus s : select.statuses) request.add_statuses(s);
+    for (const std::string& f : select.flow_names) request.add_flow_names(f);
+    return stub_->WatchTasks(&context, request);
+  };
+  HandleEvent handle = [&](const v1::TaskEvent& event, bool) -> EventResult {
+    EventResult r;
+    Seen& task = seen[event.task().task_uuid()];
+    const bool terminal = event.kind() == v1::TASK_EVENT_KIND_FINALIZED;
+    if ((!event.cursor().empty() && event.cursor() == task.cursor) ||
+        (terminal && task.finalized)) {
+      return r;
+    }
+    task.cursor = event.cursor();
+    task.finalized = task.finalized || terminal;
+    last = event.task();
+    r.delivered = true;
+    if (!on_event(event)) r.outcome = EventOutcome::kStopped;
+    return r;
+  };
+  WatchEnd end = WatchEnd::kStopped;
+  absl::Status status = RunWatch(
+      kOp, options, open, handle,
+      [&last] {
+        return last.has_value()
+                   ? absl::StrCat("last event of task ", last->task_uuid())
+                   : std::string("no event received");
+      },
+      "the stream ended", end);
+  return status;
 }
 
 }  // namespace triverse::client

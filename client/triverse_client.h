@@ -1,6 +1,7 @@
 // Client: a typed, synchronous C++ client of triverse.v1.TaskService (the
 // Triverse gateway). Every method is one gRPC call (WaitForTask: a series of
-// GetTask calls) with a deadline, the caller's API key in the request
+// GetTask calls; WatchTask / WatchTasks: one stream, resumed after a break)
+// with a deadline, the caller's API key in the request
 // metadata when one is configured, and errors as absl::Status values that
 // keep the gateway's google.rpc.Status details (see Explain()).
 #ifndef TRIVERSE_CLIENT_TRIVERSE_CLIENT_H_
@@ -20,9 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/rpc/status.pb.h"
 #include "triverse/v1/account.pb.h"
@@ -113,6 +116,84 @@ ErrorDetails Explain(const absl::Status& status);
 // status never changes again.
 bool IsTerminal(v1::TaskStatus status);
 
+// kCursorMetadataKey is the ErrorInfo metadata key under which the gateway
+// names the cursor to resume from when it ends a watch early (UNAVAILABLE).
+inline constexpr char kCursorMetadataKey[] = "cursor";
+
+namespace internal {
+class WatchCancellationAccess;
+}  // namespace internal
+
+// WatchCancellation stops a running WatchTask / WatchTasks from another
+// thread (e.g. a signal-handling thread or a UI).
+//
+// Thread-safety: Cancel() and IsCancelled() may be called from any thread,
+// any number of times. A token stays cancelled: a watch started with a
+// cancelled token returns at once. One token may serve several watches (they
+// all stop). It must outlive every watch that uses it.
+class WatchCancellation {
+ public:
+  WatchCancellation() = default;
+  WatchCancellation(const WatchCancellation&) = delete;
+  WatchCancellation& operator=(const WatchCancellation&) = delete;
+
+  // Cancel ends the watches using this token: the current stream is
+  // cancelled and a pending reconnection backoff is cut short.
+  void Cancel();
+  bool IsCancelled() const;
+
+ private:
+  friend class internal::WatchCancellationAccess;
+  // Attach registers a stream's context; false (and nothing registered)
+  // when the token is already cancelled.
+  bool Attach(grpc::ClientContext* context);
+  void Detach(grpc::ClientContext* context);
+  // SleepFor waits `d` or until Cancel(); true when cancelled.
+  bool SleepFor(absl::Duration d) const;
+
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<grpc::ClientContext*> contexts_ ABSL_GUARDED_BY(mu_);
+};
+
+// WatchOptions tune WatchTask and WatchTasks: their deadline, how they
+// resume after a break, and how they are cancelled.
+struct WatchOptions {
+  // Bounds the whole watch, reconnections and backoff included
+  // (InfiniteDuration: none). ClientOptions' timeouts do not apply to
+  // watches: a watch lasts as long as its task.
+  absl::Duration timeout = absl::InfiniteDuration();
+  // Reconnections allowed in a row without a new event delivered in
+  // between; the next retryable failure is returned. 0: never reconnect.
+  int max_reconnects = 8;
+  // Full-jitter exponential backoff: before the n-th reconnection in a row
+  // wait a uniformly random time in [0, min(max_backoff,
+  // initial_backoff * 2^(n-1))], and never less than a RetryInfo delay.
+  absl::Duration initial_backoff = absl::Milliseconds(250);
+  absl::Duration max_backoff = absl::Seconds(15);
+  // Continue after this cursor (one saved from an earlier watch's event);
+  // empty: WatchTask starts with a snapshot, WatchTasks with `since`.
+  std::string resume_cursor;
+  // Stops the watch from another thread; may be null.
+  WatchCancellation* cancellation = nullptr;
+  // Called (on the watching thread) before each reconnection with the
+  // error that broke the stream and the backoff about to be waited; may be
+  // null.
+  std::function<void(const absl::Status&, absl::Duration)> on_reconnect;
+};
+
+// WatchTasksOptions select what WatchTasks streams (the WatchTasksRequest
+// fields other than the cursor).
+struct WatchTasksOptions {
+  // Catch-up: first the latest state of every task updated since then.
+  // Unset: live changes only. Replaced by the cursor on a resume.
+  std::optional<absl::Time> since;
+  // Only tasks in one of these statuses (empty: all).
+  std::vector<v1::TaskStatus> statuses;
+  // Only tasks of one of these flows, e.g. "text-to-model" (empty: all).
+  std::vector<std::string> flow_names;
+};
+
 // Client wraps one TaskService stub.
 //
 // Thread-safety: a Client is immutable after construction and every method
@@ -127,7 +208,7 @@ bool IsTerminal(v1::TaskStatus status);
 // the top-level README, "Errors"), DEADLINE_EXCEEDED when the call's deadline
 // passes, UNAVAILABLE when the gateway cannot be reached, plus the client-side
 // codes listed on each method. Nothing is retried by this class except inside
-// WaitForTask.
+// WaitForTask, WatchTask and WatchTasks.
 class Client {
  public:
   // `channel` must not be null; it is shared (channels are thread-safe).
@@ -182,11 +263,54 @@ class Client {
   // (then that error is returned); any other error ends the wait and is
   // returned. Errors: those of GetTask, plus DEADLINE_EXCEEDED when
   // `timeout` passes first (its message names the last status seen).
-  // Polling stands in until the gateway offers a streaming WatchTask.
+  // Prefer WatchTask; this works with a gateway that has no WatchTask.
   absl::StatusOr<v1::Task> WaitForTask(
       absl::string_view task_uuid, absl::Duration poll_interval,
       absl::Duration timeout = absl::InfiniteDuration(),
       const ProgressCallback& on_progress = nullptr) const;
+
+  // EventCallback sees each event of a watch, on the watching thread, in
+  // order, each at most once (see WatchTask). Returning false stops the
+  // watch (the stream is cancelled). May be null for WatchTask.
+  using EventCallback = std::function<bool(const v1::TaskEvent&)>;
+
+  // WatchTask streams one task's events to `on_event` (SNAPSHOT, UPDATEs,
+  // one FINALIZED) and returns the task of the FINALIZED event: a FAILED or
+  // CANCELLED task is a successful result (look at task.status / error).
+  //
+  // Resume: when the stream breaks with UNAVAILABLE (gateway restart,
+  // connection lost, slow stream) or RESOURCE_EXHAUSTED carrying RetryInfo,
+  // the watch reconnects after a jittered backoff (see WatchOptions) with
+  // resume_cursor = the newer of the last event's cursor and the cursor the
+  // error's ErrorInfo names (metadata kCursorMetadataKey). Events already
+  // delivered are not delivered again (same cursor, or a resumed SNAPSHOT
+  // equal to the last task delivered), and the terminal event is delivered
+  // at most once: after it no reconnection happens.
+  //
+  // Errors: any other gateway error at once (NOT_FOUND, INVALID_ARGUMENT,
+  // PERMISSION_DENIED, UNAUTHENTICATED, UNIMPLEMENTED from a gateway
+  // without watches, ...); the last retryable error after
+  // max_reconnects reconnections in a row without a new event;
+  // DEADLINE_EXCEEDED when options.timeout passes (the message names the
+  // last status seen); CANCELLED when the callback returned false or the
+  // cancellation token was cancelled; INTERNAL when the gateway breaks the
+  // contract (the stream ends OK without a FINALIZED event, a FINALIZED
+  // event without a terminal status, an event of another task).
+  absl::StatusOr<v1::Task> WatchTask(absl::string_view task_uuid,
+                                     const EventCallback& on_event,
+                                     const WatchOptions& options = {}) const;
+
+  // WatchTasks streams every task of the API key (the catch-up from
+  // `since` first) to `on_event` until the callback returns false or the
+  // cancellation token is cancelled: both return OK. Resume and errors are
+  // WatchTask's; a catch-up may repeat a task's state (the upstream's
+  // `since` semantics), but an event with the cursor last delivered for its
+  // task, or a second FINALIZED of a task, is never delivered (the client
+  // keeps one cursor per task seen). An OK end of the stream is INTERNAL
+  // (the stream has no end). `on_event` must not be null.
+  absl::Status WatchTasks(const WatchTasksOptions& select,
+                          const EventCallback& on_event,
+                          const WatchOptions& options = {}) const;
 
  private:
   // PrepareContext sets the deadline of `method` (capped by `cap` when
@@ -195,6 +319,10 @@ class Client {
                       std::optional<absl::Time> cap = std::nullopt) const;
   absl::StatusOr<v1::Task> GetTaskBefore(absl::string_view task_uuid,
                                          absl::Time cap) const;
+  // PrepareWatchContext sets a watch stream's deadline (none when
+  // InfiniteFuture) and the API key metadata.
+  void PrepareWatchContext(grpc::ClientContext& context,
+                           absl::Time deadline) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TaskService::Stub> stub_;

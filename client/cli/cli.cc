@@ -21,6 +21,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "client/cli/flags.h"
 #include "client/cli/output.h"
 #include "client/triverse_client.h"
@@ -72,10 +74,13 @@ std::vector<FlagSpec> GlobalFlags() {
 std::vector<FlagSpec> WaitFlags() {
   return {
       Switch("wait",
-             "follow the task until it ends (progress on stderr when it is a "
-             "terminal); exit 3 if it FAILED, 4 if it was CANCELLED"),
+             "follow the task (WatchTask) until it ends, then print it "
+             "(progress on stderr when it is a terminal); exit 3 if it "
+             "FAILED, 4 if it was CANCELLED"),
       Value("poll-interval", "DURATION",
-            "--wait: time between two polls (default 2s)"),
+            "--wait: poll GetTask every DURATION instead of watching "
+            "(default: watch; a gateway without WatchTask is polled every "
+            "2s)"),
       Value("wait-timeout", "DURATION",
             "--wait: give up after this long, exit 14 (default: no limit)"),
   };
@@ -102,6 +107,8 @@ struct Invocation {
   const pb::FieldDescriptor* flow = nullptr;
   ParsedFlags flags;
   OutputFormat format = OutputFormat::kTable;
+  // Whether -o was given (watch: JSON lines unless a terminal or -o table).
+  bool format_given = false;
   std::unique_ptr<Client> client;
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
@@ -169,26 +176,49 @@ void Print(const Invocation& inv, const pb::Message& message,
 
 struct WaitSettings {
   bool wait = false;
-  absl::Duration poll_interval = kDefaultPollInterval;
+  // Set: poll GetTask at this interval instead of watching.
+  std::optional<absl::Duration> poll_interval;
   absl::Duration timeout = absl::InfiniteDuration();
+  // create --download: save the asset on SUCCESS, to `download_to` (empty:
+  // the asset's own file name).
+  bool download = false;
+  std::string download_to;
 };
 
-absl::StatusOr<WaitSettings> ParseWait(const ParsedFlags& flags) {
-  WaitSettings w;
-  w.wait = flags.Switch("wait");
-  if (auto v = flags.Last("poll-interval")) {
-    absl::StatusOr<absl::Duration> d = ParseDurationFlag("poll-interval", *v);
-    if (!d.ok()) return d.status();
-    w.poll_interval = *d;
-  }
+absl::StatusOr<absl::Duration> ParseWaitTimeout(const ParsedFlags& flags) {
+  absl::Duration timeout = absl::InfiniteDuration();
   if (auto v = flags.Last("wait-timeout")) {
     absl::StatusOr<absl::Duration> d = ParseDurationFlag("wait-timeout", *v);
     if (!d.ok()) return d.status();
     if (*d == absl::ZeroDuration()) {
       return absl::InvalidArgumentError("--wait-timeout: must be positive");
     }
-    w.timeout = *d;
+    timeout = *d;
   }
+  return timeout;
+}
+
+absl::StatusOr<WaitSettings> ParseWait(const ParsedFlags& flags) {
+  WaitSettings w;
+  w.wait = flags.Switch("wait");
+  if (flags.Has("download")) {
+    w.download = true;
+    w.wait = true;
+    w.download_to = flags.Last("download").value_or("");
+    if (w.download_to == "-") {
+      return absl::InvalidArgumentError(
+          "--download: '-' is not accepted (stdout carries the task); use "
+          "'triverse download UUID -'");
+    }
+  }
+  if (auto v = flags.Last("poll-interval")) {
+    absl::StatusOr<absl::Duration> d = ParseDurationFlag("poll-interval", *v);
+    if (!d.ok()) return d.status();
+    w.poll_interval = *d;
+  }
+  absl::StatusOr<absl::Duration> timeout = ParseWaitTimeout(flags);
+  if (!timeout.ok()) return timeout.status();
+  w.timeout = *timeout;
   if (!w.wait && (flags.Has("poll-interval") || flags.Has("wait-timeout"))) {
     return absl::InvalidArgumentError(
         "--poll-interval and --wait-timeout need --wait");
@@ -196,48 +226,125 @@ absl::StatusOr<WaitSettings> ParseWait(const ParsedFlags& flags) {
   return w;
 }
 
-std::string ProgressLine(const v1::Task& task) {
-  constexpr int kWidth = 20;
-  const int progress = std::clamp(task.progress(), 0, 100);
-  const int filled = progress * kWidth / 100;
-  return absl::StrCat("\r[", std::string(filled, '#'),
-                      std::string(kWidth - filled, '.'), "] ", progress, "% ",
-                      StatusName(task.status()), "   ");
+// EventTime is when the gateway observed an event (the local time when it
+// does not say), the clock of the ETA.
+absl::Time EventTime(const v1::TaskEvent& event) {
+  if (!event.has_observed_at()) return absl::Now();
+  return absl::FromUnixSeconds(event.observed_at().seconds()) +
+         absl::Nanoseconds(event.observed_at().nanos());
 }
 
-// Wait follows a task to its end, prints it, and maps its status to the
-// exit code.
-int Wait(const Invocation& inv, const std::string& uuid,
-         const WaitSettings& w) {
+// ReconnectNote tells on stderr that a watch broke and resumes.
+std::function<void(const absl::Status&, absl::Duration)> ReconnectNote(
+    const Invocation& inv) {
+  return [&inv](const absl::Status& status, absl::Duration backoff) {
+    // On a terminal a progress line may be half drawn: start a new line.
+    if (inv.env->stderr_is_tty) *inv.err << "\n";
+    *inv.err << "note: the watch broke ("
+             << absl::StatusCodeToString(status.code()) << ": "
+             << status.message() << "); resuming in "
+             << absl::FormatDuration(
+                    absl::Trunc(backoff, absl::Milliseconds(1)))
+             << "\n";
+  };
+}
+
+// Follow follows a task to its end and returns it: WatchTask, or GetTask
+// polls with --poll-interval or when the gateway has no WatchTask
+// (UNIMPLEMENTED). The progress line goes to stderr when it is a terminal.
+absl::StatusOr<v1::Task> Follow(const Invocation& inv, const std::string& uuid,
+                                const WaitSettings& w) {
+  const bool draw = inv.env->stderr_is_tty;
+  ProgressMeter meter;
   bool drew = false;
-  Client::ProgressCallback progress;
-  if (inv.env->stderr_is_tty) {
-    progress = [&inv, &drew](const v1::Task& task) {
-      *inv.err << ProgressLine(task) << std::flush;
-      drew = true;
-    };
+  auto show = [&](const v1::Task& task, absl::Time at) {
+    if (!draw) return;
+    meter.Observe(task, at);
+    *inv.err << "\r" << meter.Line() << "   " << std::flush;
+    drew = true;
+  };
+  std::optional<absl::StatusOr<v1::Task>> result;
+  if (!w.poll_interval.has_value()) {
+    bool any_event = false;
+    WatchOptions options;
+    options.timeout = w.timeout;
+    options.on_reconnect = ReconnectNote(inv);
+    absl::StatusOr<v1::Task> watched = inv.client->WatchTask(
+        uuid,
+        [&](const v1::TaskEvent& event) {
+          any_event = true;
+          show(event.task(), EventTime(event));
+          return true;
+        },
+        options);
+    if (watched.ok() ||
+        watched.status().code() != absl::StatusCode::kUnimplemented ||
+        any_event) {
+      result = std::move(watched);
+    } else if (draw) {
+      *inv.err << "note: the gateway has no WatchTask; polling every "
+               << absl::FormatDuration(kDefaultPollInterval) << "\n";
+    }
   }
-  absl::StatusOr<v1::Task> task =
-      inv.client->WaitForTask(uuid, w.poll_interval, w.timeout, progress);
+  if (!result.has_value()) {
+    result = inv.client->WaitForTask(
+        uuid, w.poll_interval.value_or(kDefaultPollInterval), w.timeout,
+        [&show](const v1::Task& task) { show(task, absl::Now()); });
+  }
   if (drew) *inv.err << "\n";
-  if (!task.ok()) return Fail(inv, task.status());
-  Print(inv, *task, TaskTable(*task, inv.env->time_zone));
-  if (task->status() == v1::TASK_STATUS_FAILED) {
-    *inv.err << "error: task " << uuid << " FAILED";
-    if (task->has_error()) {
-      *inv.err << ": code " << task->error().code() << ": "
-               << task->error().message();
+  return *std::move(result);
+}
+
+// TaskEndCode reports a FAILED or CANCELLED task on stderr and maps the
+// task's status to the exit code.
+int TaskEndCode(const Invocation& inv, const v1::Task& task) {
+  if (task.status() == v1::TASK_STATUS_FAILED) {
+    *inv.err << "error: task " << task.task_uuid() << " FAILED";
+    if (task.has_error()) {
+      *inv.err << ": code " << task.error().code() << ": "
+               << task.error().message();
     }
     *inv.err << "\n";
-    if (task->has_error() && task->error().has_suggestion()) {
-      *inv.err << "  suggestion: " << task->error().suggestion() << "\n";
+    if (task.has_error() && task.error().has_suggestion()) {
+      *inv.err << "  suggestion: " << task.error().suggestion() << "\n";
     }
     return kExitTaskFailed;
   }
-  if (task->status() == v1::TASK_STATUS_CANCELLED) {
-    *inv.err << "error: task " << uuid << " was CANCELLED\n";
+  if (task.status() == v1::TASK_STATUS_CANCELLED) {
+    *inv.err << "error: task " << task.task_uuid() << " was CANCELLED\n";
     return kExitTaskCancelled;
   }
+  return kExitOk;
+}
+
+// SavedAsset is the outcome of SaveAsset.
+struct SavedAsset {
+  int code = kExitOk;
+  std::string file;
+  v1::AssetMetadata metadata;
+  std::string size;
+};
+
+SavedAsset SaveAsset(const Invocation& inv, const std::string& uuid,
+                     const std::string& target);
+
+// Wait follows a task to its end, prints it, maps its status to the exit
+// code and, with --download, saves the asset of a successful task.
+int Wait(const Invocation& inv, const std::string& uuid,
+         const WaitSettings& w) {
+  absl::StatusOr<v1::Task> task = Follow(inv, uuid, w);
+  if (!task.ok()) return Fail(inv, task.status());
+  Print(inv, *task, TaskTable(*task, inv.env->time_zone));
+  const int code = TaskEndCode(inv, *task);
+  if (code != kExitOk || !w.download) return code;
+  SavedAsset saved = SaveAsset(inv, uuid, w.download_to);
+  if (saved.code != kExitOk) {
+    *inv.err << "note: task " << uuid
+             << " succeeded; download it with 'triverse download " << uuid
+             << "'\n";
+    return saved.code;
+  }
+  *inv.err << "saved " << saved.file << " (" << saved.size << " bytes)\n";
   return kExitOk;
 }
 
@@ -364,6 +471,53 @@ int RunUrl(Invocation& inv) {
   return kExitOk;
 }
 
+// SaveAsset downloads a task's asset into `target` (empty: the asset's own
+// file name, its base name only, in the current directory). The bytes go
+// to a .part file first, renamed once complete: a failed download never
+// leaves a truncated file under the final name. Errors are reported on
+// stderr; `code` is the exit code.
+SavedAsset SaveAsset(const Invocation& inv, const std::string& uuid,
+                     const std::string& target) {
+  SavedAsset saved;
+  const std::string part =
+      target.empty()
+          ? absl::StrCat(".triverse-", SafeFileName(uuid, "task"), ".part")
+          : absl::StrCat(target, ".part");
+  std::ofstream file(part, std::ios::binary | std::ios::trunc);
+  if (!file) {
+    saved.code = LocalError(inv, "cannot write", part, errno);
+    return saved;
+  }
+  absl::StatusOr<v1::AssetMetadata> metadata =
+      inv.client->DownloadAsset(uuid, file);
+  file.close();
+  if (!metadata.ok()) {
+    std::remove(part.c_str());
+    saved.code = Fail(inv, metadata.status());
+    return saved;
+  }
+  if (file.fail()) {
+    const int e = errno;
+    std::remove(part.c_str());
+    saved.code = LocalError(inv, "cannot write", part, e);
+    return saved;
+  }
+  saved.file =
+      target.empty() ? SafeFileName(metadata->file_name(), uuid) : target;
+  if (std::rename(part.c_str(), saved.file.c_str()) != 0) {
+    const int e = errno;
+    std::remove(part.c_str());
+    saved.code =
+        LocalError(inv, "cannot rename the download to", saved.file, e);
+    return saved;
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(saved.file, ec);
+  saved.size = ec ? "?" : absl::StrCat(size);
+  saved.metadata = *std::move(metadata);
+  return saved;
+}
+
 int RunDownload(Invocation& inv) {
   const std::string& uuid = inv.flags.positionals[0];
   const std::string target =
@@ -374,40 +528,13 @@ int RunDownload(Invocation& inv) {
     if (!metadata.ok()) return Fail(inv, metadata.status());
     return kExitOk;
   }
-  // Written to a .part file first, renamed once complete: a failed
-  // download never leaves a truncated file under the final name.
-  const std::string part =
-      target.empty()
-          ? absl::StrCat(".triverse-", SafeFileName(uuid, "task"), ".part")
-          : absl::StrCat(target, ".part");
-  std::ofstream file(part, std::ios::binary | std::ios::trunc);
-  if (!file) return LocalError(inv, "cannot write", part, errno);
-  absl::StatusOr<v1::AssetMetadata> metadata =
-      inv.client->DownloadAsset(uuid, file);
-  file.close();
-  if (!metadata.ok()) {
-    std::remove(part.c_str());
-    return Fail(inv, metadata.status());
-  }
-  if (file.fail()) {
-    const int e = errno;
-    std::remove(part.c_str());
-    return LocalError(inv, "cannot write", part, e);
-  }
-  const std::string final_name =
-      target.empty() ? SafeFileName(metadata->file_name(), uuid) : target;
-  if (std::rename(part.c_str(), final_name.c_str()) != 0) {
-    const int e = errno;
-    std::remove(part.c_str());
-    return LocalError(inv, "cannot rename the download to", final_name, e);
-  }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(final_name, ec);
-  Print(inv, *metadata,
-        KeyValues({{"file", final_name},
-                   {"file_name", metadata->file_name()},
-                   {"content_type", metadata->content_type()},
-                   {"size_bytes", ec ? "?" : absl::StrCat(size)}}));
+  SavedAsset saved = SaveAsset(inv, uuid, target);
+  if (saved.code != kExitOk) return saved.code;
+  Print(inv, saved.metadata,
+        KeyValues({{"file", saved.file},
+                   {"file_name", saved.metadata.file_name()},
+                   {"content_type", saved.metadata.content_type()},
+                   {"size_bytes", saved.size}}));
   return kExitOk;
 }
 
@@ -527,6 +654,160 @@ int RunAccount(Invocation& inv) {
   return kExitOk;
 }
 
+// WatchOutput is how `watch` shows events.
+enum class WatchOutput {
+  kJsonLines,  // one TaskEvent per line (-o json, or stdout not a terminal)
+  kLines,      // one EventLine per event (-o table, stdout not a terminal)
+  kBar,        // a live progress line (stdout a terminal; watch UUID)
+};
+
+// ParseSince reads --since: an RFC 3339 time, or a duration back from now.
+absl::StatusOr<absl::Time> ParseSince(absl::string_view value) {
+  absl::Time t;
+  std::string ignored;
+  if (absl::ParseTime(absl::RFC3339_full, value, &t, &ignored)) return t;
+  absl::StatusOr<absl::Duration> d = ParseDurationFlag("since", value);
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--since: '", value,
+                     "' is neither an RFC 3339 time nor a duration (e.g. "
+                     "2026-11-26T01:02:03Z, 10m, 1h30m)"));
+  }
+  return absl::Now() - *d;
+}
+
+absl::StatusOr<std::vector<v1::TaskStatus>> ParseStatuses(
+    const ParsedFlags& flags) {
+  std::vector<v1::TaskStatus> out;
+  auto it = flags.values.find("status");
+  if (it == flags.values.end()) return out;
+  for (const std::string& value : it->second) {
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.empty()) continue;
+      absl::StatusOr<int> v =
+          ParseEnumFlag(*v1::TaskStatus_descriptor(), "status", part);
+      if (!v.ok()) return v.status();
+      out.push_back(static_cast<v1::TaskStatus>(*v));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseFlowFilter(
+    const ParsedFlags& flags) {
+  std::vector<std::string> out;
+  auto it = flags.values.find("flow");
+  if (it == flags.values.end()) return out;
+  for (const std::string& value : it->second) {
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.empty()) continue;
+      if (FindFlow(part) == nullptr) {
+        const std::string hint = Suggest(part, FlowNames());
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--flow: unknown flow '", part, "'",
+            hint.empty()
+                ? absl::StrCat("; one of: ", absl::StrJoin(FlowNames(), ", "))
+                : absl::StrCat("; did you mean '", hint, "'?")));
+      }
+      out.emplace_back(part);
+    }
+  }
+  return out;
+}
+
+int RunWatch(Invocation& inv) {
+  const bool all = inv.flags.Switch("all");
+  const std::vector<std::string>& positionals = inv.flags.positionals;
+  if (all && !positionals.empty()) {
+    return UsageError(inv, "watch: give UUID or --all, not both");
+  }
+  if (!all && positionals.empty()) {
+    return UsageError(inv, "watch: missing UUID (or --all)");
+  }
+  if (!all && (inv.flags.Has("since") || inv.flags.Has("status") ||
+               inv.flags.Has("flow"))) {
+    return UsageError(inv, "--since, --status and --flow need --all");
+  }
+  int64_t count = 0;
+  if (auto v = inv.flags.Last("count")) {
+    if (!absl::SimpleAtoi(*v, &count) || count <= 0) {
+      return UsageError(
+          inv, absl::StrCat("--count: not a positive integer: '", *v, "'"));
+    }
+  }
+  absl::StatusOr<absl::Duration> timeout = ParseWaitTimeout(inv.flags);
+  if (!timeout.ok()) return UsageError(inv, timeout.status().message());
+
+  WatchOutput mode = WatchOutput::kJsonLines;
+  if (inv.format != OutputFormat::kJson) {
+    if (inv.env->stdout_is_tty) {
+      mode = all ? WatchOutput::kLines : WatchOutput::kBar;
+    } else if (inv.format_given) {
+      mode = WatchOutput::kLines;
+    }
+  }
+  WatchOptions options;
+  options.timeout = *timeout;
+  options.on_reconnect = ReconnectNote(inv);
+  int64_t seen = 0;
+  ProgressMeter meter;
+  bool drew = false;
+  auto on_event = [&](const v1::TaskEvent& event) {
+    switch (mode) {
+      case WatchOutput::kJsonLines:
+        *inv.out << ToJsonLine(event) << "\n" << std::flush;
+        break;
+      case WatchOutput::kLines:
+        *inv.out << EventLine(event, inv.env->time_zone) << "\n" << std::flush;
+        break;
+      case WatchOutput::kBar:
+        meter.Observe(event.task(), EventTime(event));
+        *inv.out << "\r" << meter.Line() << "   " << std::flush;
+        drew = true;
+        break;
+    }
+    return count == 0 || ++seen < count;
+  };
+
+  if (all) {
+    WatchTasksOptions select;
+    if (auto v = inv.flags.Last("since")) {
+      absl::StatusOr<absl::Time> since = ParseSince(*v);
+      if (!since.ok()) return UsageError(inv, since.status().message());
+      select.since = *since;
+    }
+    absl::StatusOr<std::vector<v1::TaskStatus>> statuses =
+        ParseStatuses(inv.flags);
+    if (!statuses.ok()) return UsageError(inv, statuses.status().message());
+    select.statuses = *std::move(statuses);
+    absl::StatusOr<std::vector<std::string>> flows = ParseFlowFilter(inv.flags);
+    if (!flows.ok()) return UsageError(inv, flows.status().message());
+    select.flow_names = *std::move(flows);
+    absl::Status status = inv.client->WatchTasks(select, on_event, options);
+    if (!status.ok()) return Fail(inv, status);
+    return kExitOk;
+  }
+
+  const std::string& uuid = positionals[0];
+  absl::StatusOr<v1::Task> task =
+      inv.client->WatchTask(uuid, on_event, options);
+  if (drew) *inv.out << "\n" << std::flush;
+  if (!task.ok()) {
+    // --count reached: the watch was stopped on purpose.
+    if (task.status().code() == absl::StatusCode::kCancelled && count > 0 &&
+        seen >= count) {
+      return kExitOk;
+    }
+    return Fail(inv, task.status());
+  }
+  if (mode == WatchOutput::kBar) {
+    *inv.out << TaskTable(*task, inv.env->time_zone);
+  }
+  return TaskEndCode(inv, *task);
+}
+
 const std::vector<Command>& Commands() {
   static const auto* const commands = new std::vector<Command>([] {
     std::vector<Command> c;
@@ -538,10 +819,46 @@ const std::vector<Command>& Commands() {
                "create even if an identical request was just made"),
     };
     for (FlagSpec& f : WaitFlags()) create_flags.push_back(std::move(f));
+    FlagSpec download =
+        Value("download", "FILE",
+              "implies --wait: on SUCCESS save the asset to FILE (default: "
+              "the asset's own file name in the current directory, as "
+              "'download UUID' does)");
+    download.value_optional = true;
+    create_flags.push_back(std::move(download));
     c.push_back({"create", "<flow>", "create a task of <flow>", true, 0, 0,
                  create_flags, RunCreate});
     c.push_back(
         {"get", "UUID", "show a task", false, 1, 1, WaitFlags(), RunGet});
+    FlagSpec status_flag =
+        Value("status", "STATUS",
+              absl::StrCat("--all: only tasks in these statuses, of ",
+                           EnumChoices(*v1::TaskStatus_descriptor()),
+                           " (repeatable, or comma-separated)"));
+    status_flag.repeated = true;
+    FlagSpec flow_flag = Value(
+        "flow", "FLOW",
+        "--all: only tasks of these flows (repeatable, or comma-separated)");
+    flow_flag.repeated = true;
+    c.push_back(
+        {"watch",
+         "UUID | --all",
+         "follow a task (--all: every task) as it changes (WatchTask)",
+         false,
+         0,
+         1,
+         {Switch("all",
+                 "every task of the API key, until interrupted (Ctrl-C) or "
+                 "--count"),
+          Value("since", "TIME|DURATION",
+                "--all: first the latest state of each task updated since "
+                "TIME (RFC 3339, e.g. 2026-11-26T01:02:03Z) or DURATION ago "
+                "(e.g. 10m)"),
+          status_flag, flow_flag,
+          Value("count", "N", "stop after N events (exit 0)"),
+          Value("wait-timeout", "DURATION",
+                "give up after this long, exit 14 (default: no limit)")},
+         RunWatch});
     c.push_back({"quote",
                  "<flow>",
                  "price a task without creating it",
@@ -615,10 +932,11 @@ const Command* FindCommand(absl::string_view name) {
 }
 
 constexpr char kExitCodeHelp[] =
-    "exit codes: 0 ok; 1 local file error; 2 usage error; 3 task FAILED "
-    "(--wait);\n  4 task CANCELLED (--wait); 10+N the gRPC code N (e.g. 13 "
-    "INVALID_ARGUMENT,\n  14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 18 "
-    "RESOURCE_EXHAUSTED, 24 UNAVAILABLE,\n  26 UNAUTHENTICATED)\n";
+    "exit codes: 0 ok; 1 local file error; 2 usage error; 3 task FAILED\n"
+    "  (--wait, watch); 4 task CANCELLED (--wait, watch); 10+N the gRPC code "
+    "N\n"
+    "  (e.g. 13 INVALID_ARGUMENT, 14 DEADLINE_EXCEEDED, 15 NOT_FOUND,\n"
+    "  18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE, 26 UNAUTHENTICATED)\n";
 
 std::string TopHelp() {
   std::string out =
@@ -646,11 +964,36 @@ std::string TopHelp() {
   return out;
 }
 
+// CommandDetails is the help shown after a command's summary.
+std::string CommandDetails(absl::string_view name) {
+  if (name == "watch") {
+    return "Output: on a terminal (stdout), a live progress line with the "
+           "status,\nprogress and ETA (from the progress rate; 'ETA \u2014' "
+           "while unknown), then\nthe final task; otherwise, or with -o json, "
+           "one TaskEvent per line as JSON\n(-o table: one line per event). "
+           "--all writes one line per event and runs\nuntil interrupted "
+           "(Ctrl-C) or --count. A broken stream (gateway restart,\n"
+           "UNAVAILABLE) is resumed from the last event's cursor, without "
+           "repeats.\nExit: 0 SUCCESS (or --count reached), 3 FAILED, 4 "
+           "CANCELLED, 10+N on\ngRPC error N.\n";
+  }
+  if (name == "create") {
+    return "--wait follows the task with WatchTask (GetTask polls with "
+           "--poll-interval, or\nwhen the gateway has no WatchTask) and "
+           "prints the final task; --download\nalso saves a successful "
+           "task's asset.\n";
+  }
+  return "";
+}
+
 std::string CommandHelp(const Command& c, const pb::FieldDescriptor* flow) {
   std::string out =
       absl::StrCat("usage: triverse ", c.name, " ",
                    flow != nullptr ? FlagName(flow->name()) : c.args,
                    " [flags]\n\n", c.summary, "\n");
+  if (std::string details = CommandDetails(c.name); !details.empty()) {
+    absl::StrAppend(&out, "\n", details);
+  }
   if (c.takes_flow && flow == nullptr) {
     absl::StrAppend(&out, "\nflows: ", absl::StrJoin(FlowNames(), ", "),
                     "\nrun 'triverse ", c.name,
@@ -820,6 +1163,7 @@ int RunCli(std::vector<std::string> args, std::istream& in, std::ostream& out,
 
   // Global settings: flags > environment > defaults.
   if (auto format = inv.flags.Last("output")) {
+    inv.format_given = true;
     if (*format == "json") {
       inv.format = OutputFormat::kJson;
     } else if (*format == "table") {

@@ -25,9 +25,9 @@ inline constexpr int kExitLocalError = 1;
 // Bad command line or configuration (unknown command or flag, bad value,
 // unreadable --api-key-file); nothing was sent.
 inline constexpr int kExitUsage = 2;
-// --wait: the task ended FAILED.
+// --wait or watch: the task ended FAILED.
 inline constexpr int kExitTaskFailed = 3;
-// --wait: the task ended CANCELLED.
+// --wait or watch: the task ended CANCELLED.
 inline constexpr int kExitTaskCancelled = 4;
 // A call failed with gRPC code N: exit kExitGrpcBase + N (11 CANCELLED ...
 // 15 NOT_FOUND ... 24 UNAVAILABLE, 25 DATA_LOSS, 26 UNAUTHENTICATED).
@@ -50,6 +50,9 @@ struct CliEnvironment {
   std::map<std::string, std::string> env;
   // Progress of --wait is drawn on stderr only when it is a terminal.
   bool stderr_is_tty = false;
+  // `watch` draws a live progress line on stdout when it is a terminal;
+  // otherwise it writes JSON lines.
+  bool stdout_is_tty = false;
   // Times in table output are shown in this zone (main: the local one).
   absl::TimeZone time_zone = absl::UTCTimeZone();
 };

@@ -252,6 +252,11 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
       }
     } else if (inline_value.has_value()) {
       value = *inline_value;
+    } else if (spec->value_optional) {
+      if (i + 1 < args.size() &&
+          (args[i + 1] == "-" || !absl::StartsWith(args[i + 1], "-"))) {
+        value = args[++i];
+      }
     } else {
       if (i + 1 >= args.size() || absl::StartsWith(args[i + 1], "--")) {
         return absl::InvalidArgumentError(
@@ -279,7 +284,8 @@ std::string FormatFlagHelp(const std::vector<FlagSpec>& specs) {
             : std::string();
     absl::StrAppend(&left, "--", s.name);
     if (s.takes_value && !s.value_name.empty()) {
-      absl::StrAppend(&left, " ", s.value_name);
+      absl::StrAppend(&left, s.value_optional ? " [" : " ", s.value_name,
+                      s.value_optional ? "]" : "");
     }
     width = std::max(width, left.size());
     rows.emplace_back(std::move(left), s.help);

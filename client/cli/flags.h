@@ -31,6 +31,13 @@ struct FlagSpec {
   bool takes_value = true;
   // May be given more than once (values accumulate).
   bool repeated = false;
+  // A value flag whose value may be left out (--download, --download FILE,
+  // --download=FILE): without "=", the next argument is its value unless
+  // it is missing or starts with '-' (but "-" itself is a value); then the
+  // value is "". Only for
+  // commands without positionals after the flag's place (the next word
+  // would be taken).
+  bool value_optional = false;
   // For help: the value's placeholder (e.g. "N") and what the flag does.
   std::string value_name;
   std::string help;

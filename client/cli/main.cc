@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     if (const char* value = std::getenv(name)) env.env[name] = value;
   }
   env.stderr_is_tty = isatty(STDERR_FILENO) == 1;
+  env.stdout_is_tty = isatty(STDOUT_FILENO) == 1;
   env.time_zone = absl::LocalTimeZone();
   std::ios::sync_with_stdio(false);
   const int code = triverse::client::cli::RunCli(std::move(args), std::cin,

@@ -77,6 +77,18 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
+std::string ToJsonLine(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options)
+           .ok()) {
+    return "{}";
+  }
+  return out;
+}
+
 std::string FormatTime(const google::protobuf::Timestamp& time,
                        absl::TimeZone tz) {
   if (time.seconds() == 0 && time.nanos() == 0) return "-";
@@ -230,6 +242,68 @@ std::string ModelsTable(const v1::ListOwnModelsResponse& models,
                     models.next_page_token());
   }
   absl::StrAppend(&out, ")\n");
+  return out;
+}
+
+std::string EventKindName(v1::TaskEventKind kind) {
+  absl::string_view name = v1::TaskEventKind_Name(kind);
+  absl::ConsumePrefix(&name, "TASK_EVENT_KIND_");
+  return name.empty() ? absl::StrCat(static_cast<int>(kind))
+                      : std::string(name);
+}
+
+std::string EventLine(const v1::TaskEvent& event, absl::TimeZone tz) {
+  const v1::Task& task = event.task();
+  return absl::StrFormat(
+      "%s  %-9s  %s  %s  %s  %d%%", FormatTime(event.observed_at(), tz),
+      EventKindName(event.kind()), Cell(task.task_uuid()),
+      Cell(task.flow_name()), StatusName(task.status()), task.progress());
+}
+
+void ProgressMeter::Observe(const v1::Task& task, absl::Time at) {
+  if (task.status() == v1::TASK_STATUS_RUNNING && !first_running_.has_value()) {
+    first_running_.emplace(at, task.progress());
+  }
+  last_ = task;
+  last_at_ = at;
+}
+
+std::optional<absl::Duration> ProgressMeter::Eta() const {
+  if (last_.status() != v1::TASK_STATUS_RUNNING ||
+      !first_running_.has_value()) {
+    return std::nullopt;
+  }
+  const auto [t0, p0] = *first_running_;
+  const int p = std::clamp(last_.progress(), 0, 100);
+  const absl::Duration elapsed = last_at_ - t0;
+  if (p <= p0 || elapsed <= absl::ZeroDuration()) return std::nullopt;
+  const absl::Duration left = elapsed * (100 - p) / (p - p0);
+  return absl::Trunc(left, absl::Seconds(1));
+}
+
+std::string ProgressMeter::Line() const {
+  constexpr int kWidth = 20;
+  const int progress = std::clamp(last_.progress(), 0, 100);
+  const int filled = progress * kWidth / 100;
+  std::string out = absl::StrCat("[", std::string(filled, '#'),
+                                 std::string(kWidth - filled, '.'), "] ",
+                                 progress, "% ", StatusName(last_.status()));
+  if (IsTerminal(last_.status())) return out;
+  if (last_.has_queue() && last_.queue().is_queued()) {
+    if (last_.queue().has_position()) {
+      absl::StrAppend(&out, " #", last_.queue().position());
+    }
+    if (last_.queue().has_estimated_wait_seconds()) {
+      absl::StrAppend(&out, "  starts in ~",
+                      absl::FormatDuration(absl::Seconds(
+                          last_.queue().estimated_wait_seconds())));
+    }
+  }
+  const std::optional<absl::Duration> eta = Eta();
+  absl::StrAppend(&out, "  ETA ",
+                  !eta.has_value()          ? "\u2014"
+                  : *eta < absl::Seconds(1) ? "<1s"
+                                            : absl::FormatDuration(*eta));
   return out;
 }
 

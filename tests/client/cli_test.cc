@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/flags.h"
+#include "client/cli/output.h"
 #include "client/triverse_client.h"
 #include "google/protobuf/util/json_util.h"
 #include "rapidjson/document.h"
@@ -29,6 +30,7 @@ using testing_util::Error;
 using testing_util::FakeServer;
 using testing_util::Ok;
 using testing_util::RichError;
+using testing_util::WatchScript;
 
 constexpr char kUuid[] = "0b9e4a52-9a0f-4c4e-9a43-5d7c7f3d8d11";
 
@@ -216,11 +218,18 @@ TEST_F(CliTest, ParamFlagsNeverCollideWithCommandFlags) {
     Result help = Run({command, "--help"});
     ASSERT_EQ(help.code, kExitOk);
   }
-  const std::vector<std::string> reserved = {
-      "gateway",         "api-key-file",   "timeout",
-      "output",          "help",           "wait",
-      "poll-interval",   "wait-timeout",   "all",
-      "client-order-id", "allow-duplicate"};
+  const std::vector<std::string> reserved = {"gateway",
+                                             "api-key-file",
+                                             "timeout",
+                                             "output",
+                                             "help",
+                                             "wait",
+                                             "poll-interval",
+                                             "wait-timeout",
+                                             "all",
+                                             "client-order-id",
+                                             "allow-duplicate",
+                                             "download"};
   const auto* oneof =
       v1::CreateTaskRequest::descriptor()->FindOneofByName("params");
   for (int i = 0; i < oneof->field_count(); ++i) {
@@ -780,6 +789,383 @@ TEST_F(CliTest, WaitErrorAfterCreateNamesTheTask) {
   EXPECT_THAT(r.err,
               HasSubstr(absl::StrCat("triverse get ", kUuid, " --wait")));
   EXPECT_THAT(r.out, IsEmpty());
+}
+
+// --- watch ----------------------------------------------------------------
+
+v1::TaskEvent Event(v1::TaskEventKind kind, v1::TaskStatus status, int progress,
+                    const std::string& cursor,
+                    int64_t observed_at = 1764118923) {
+  v1::TaskEvent event;
+  event.set_kind(kind);
+  *event.mutable_task() = MakeTask(status, progress);
+  event.set_cursor(cursor);
+  event.mutable_observed_at()->set_seconds(observed_at);
+  return event;
+}
+
+WatchScript Script(std::vector<v1::TaskEvent> events,
+                   grpc::Status status = grpc::Status::OK) {
+  WatchScript script;
+  script.events = std::move(events);
+  script.status = std::move(status);
+  return script;
+}
+
+WatchScript Lifecycle(v1::TaskStatus end) {
+  v1::TaskEvent last = Event(v1::TASK_EVENT_KIND_FINALIZED, end, 100, "c3");
+  if (end == v1::TASK_STATUS_FAILED) {
+    last.mutable_task()->mutable_error()->set_code(5000);
+    last.mutable_task()->mutable_error()->set_message("generation failed");
+  }
+  return Script(
+      {Event(v1::TASK_EVENT_KIND_SNAPSHOT, v1::TASK_STATUS_QUEUED, 0, "c1"),
+       Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 40, "c2"),
+       last});
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(CliTest, WatchWritesJsonLinesWhenNotATerminal) {
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  Result r = Run({"watch", kUuid});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  std::vector<v1::TaskEventKind> kinds;
+  for (const std::string& line : lines) {
+    v1::TaskEvent event;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &event).ok())
+        << line;
+    EXPECT_EQ(event.task().task_uuid(), kUuid);
+    kinds.push_back(event.kind());
+  }
+  EXPECT_THAT(kinds, ElementsAre(v1::TASK_EVENT_KIND_SNAPSHOT,
+                                 v1::TASK_EVENT_KIND_UPDATE,
+                                 v1::TASK_EVENT_KIND_FINALIZED));
+  // The CLI's JSON: proto field names, enums by name, zero values printed.
+  EXPECT_THAT(lines[0], HasSubstr("\"kind\":\"TASK_EVENT_KIND_SNAPSHOT\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"task_uuid\":"));
+  EXPECT_THAT(lines[0], HasSubstr("\"progress\":0"));
+  EXPECT_THAT(lines[0], HasSubstr("\"observed_at\":\"2025-11-26T01:02:03Z\""));
+  ASSERT_EQ(service().WatchTaskRequests().size(), 1u);
+  EXPECT_EQ(service().WatchTaskRequests()[0].task_uuid(), kUuid);
+}
+
+TEST_F(CliTest, WatchJsonOnATerminalWithDashOJson) {
+  env_.stdout_is_tty = true;
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  Result r = Run({"watch", kUuid, "-o", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 3u);
+  EXPECT_THAT(r.out, Not(HasSubstr("\r")));
+}
+
+TEST_F(CliTest, WatchSuccessExitCode) {
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  Result r = Run({"watch", kUuid});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, WatchFailedExitCode) {
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_FAILED));
+  Result r = Run({"watch", kUuid});
+  EXPECT_EQ(r.code, kExitTaskFailed);
+  EXPECT_EQ(r.err, absl::StrCat("error: task ", kUuid,
+                                " FAILED: code 5000: generation failed\n"));
+  EXPECT_EQ(Lines(r.out).size(), 3u);
+}
+
+TEST_F(CliTest, WatchCancelledExitCode) {
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_CANCELLED));
+  Result r = Run({"watch", kUuid});
+  EXPECT_EQ(r.code, kExitTaskCancelled);
+  EXPECT_EQ(r.err, absl::StrCat("error: task ", kUuid, " was CANCELLED\n"));
+  EXPECT_EQ(Lines(r.out).size(), 3u);
+}
+
+TEST_F(CliTest, WatchResumesWithoutRepeatingLines) {
+  service().AddWatchTask(Script(
+      {Event(v1::TASK_EVENT_KIND_SNAPSHOT, v1::TASK_STATUS_RUNNING, 10, "c1")},
+      testing_util::UnavailableWithCursor("c1")));
+  service().AddWatchTask(Script(
+      {Event(v1::TASK_EVENT_KIND_SNAPSHOT, v1::TASK_STATUS_RUNNING, 10, "c1"),
+       Event(v1::TASK_EVENT_KIND_FINALIZED, v1::TASK_STATUS_SUCCESS, 100,
+             "c2")}));
+  Result r = Run({"watch", kUuid});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_THAT(lines[1], HasSubstr("\"cursor\":\"c2\""));
+  EXPECT_THAT(r.err, HasSubstr("note: the watch broke (UNAVAILABLE"));
+  std::vector<v1::WatchTaskRequest> requests = service().WatchTaskRequests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].resume_cursor(), "c1");
+}
+
+TEST_F(CliTest, WatchErrorExitCode) {
+  service().AddWatchTask(
+      Script({}, RichError(grpc::StatusCode::NOT_FOUND,
+                           "WatchTask: task not found", "TASK_NOT_FOUND")));
+  Result r = Run({"watch", kUuid});
+  EXPECT_EQ(r.code, 15);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: NOT_FOUND (TASK_NOT_FOUND): WatchTask: task not found\n");
+  EXPECT_EQ(service().CallCount("WatchTask"), 1);
+}
+
+TEST_F(CliTest, WatchDrawsAProgressLineOnATerminal) {
+  env_.stdout_is_tty = true;
+  service().AddWatchTask(
+      Script({Event(v1::TASK_EVENT_KIND_SNAPSHOT, v1::TASK_STATUS_RUNNING, 10,
+                    "c1", 1000),
+              // 30 points in 30 s: 60 points left take a minute.
+              Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 40,
+                    "c2", 1030),
+              Event(v1::TASK_EVENT_KIND_FINALIZED, v1::TASK_STATUS_SUCCESS, 100,
+                    "c3", 1070)}));
+  Result r = Run({"watch", kUuid});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out,
+              HasSubstr("\r[##..................] 10% RUNNING  ETA \u2014"));
+  EXPECT_THAT(r.out, HasSubstr("\r[########............] 40% RUNNING  ETA 1m"));
+  EXPECT_THAT(r.out, HasSubstr("\r[####################] 100% SUCCESS"));
+  // Then the final task, as `get` prints it.
+  EXPECT_THAT(r.out, HasSubstr("\nstatus      SUCCESS\n"));
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(ProgressMeterTest, QueueEtaAndEnd) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  ProgressMeter meter;
+  v1::Task queued = MakeTask(v1::TASK_STATUS_QUEUED, 0);
+  queued.mutable_queue()->set_is_queued(true);
+  queued.mutable_queue()->set_position(3);
+  queued.mutable_queue()->set_estimated_wait_seconds(30);
+  meter.Observe(queued, t0);
+  EXPECT_EQ(meter.Line(),
+            "[....................] 0% QUEUED #3  starts in ~30s  ETA \u2014");
+  meter.Observe(MakeTask(v1::TASK_STATUS_RUNNING, 20), t0 + absl::Seconds(40));
+  EXPECT_EQ(meter.Eta(), std::nullopt);  // One RUNNING state: no rate yet.
+  meter.Observe(MakeTask(v1::TASK_STATUS_RUNNING, 60), t0 + absl::Seconds(60));
+  EXPECT_EQ(meter.Eta(), absl::Seconds(20));  // 40 points in 20 s, 40 left.
+  EXPECT_EQ(meter.Line(), "[############........] 60% RUNNING  ETA 20s");
+  meter.Observe(MakeTask(v1::TASK_STATUS_RUNNING, 99),
+                t0 + absl::Seconds(79) + absl::Milliseconds(500));
+  EXPECT_THAT(meter.Line(), HasSubstr("99% RUNNING  ETA <1s"));
+  meter.Observe(MakeTask(v1::TASK_STATUS_FAILED, 99), t0 + absl::Seconds(80));
+  EXPECT_EQ(meter.Line(), "[###################.] 99% FAILED");
+}
+
+TEST_F(CliTest, WatchTableLinesWhenNotATerminal) {
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  Result r = Run({"watch", kUuid, "-o", "table"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], absl::StrCat("2025-11-26T01:02:03+00:00  UPDATE     ",
+                                   kUuid, "  text-to-model  RUNNING  40%"));
+}
+
+TEST_F(CliTest, WatchAllSinceWithFilters) {
+  WatchScript script = Script(
+      {Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10, "a1"),
+       Event(v1::TASK_EVENT_KIND_FINALIZED, v1::TASK_STATUS_SUCCESS, 100, "a2"),
+       Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10, "a3")});
+  script.hold_open = true;  // A live watch: only --count ends it.
+  service().AddWatchTasks(script);
+  Result r =
+      Run({"watch", "--all", "--since", "2026-11-26T01:02:03Z", "--status",
+           "running,success", "--flow", "text-to-model", "--count", "2"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  v1::TaskEvent second;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(lines[1], &second).ok());
+  EXPECT_EQ(second.cursor(), "a2");
+  std::vector<v1::WatchTasksRequest> requests = service().WatchTasksRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].since().seconds(), 1795654923);  // 2026-11-26T01:02:03Z
+  EXPECT_EQ(requests[0].resume_cursor(), "");
+  EXPECT_THAT(requests[0].statuses(),
+              ElementsAre(v1::TASK_STATUS_RUNNING, v1::TASK_STATUS_SUCCESS));
+  EXPECT_THAT(requests[0].flow_names(), ElementsAre("text-to-model"));
+}
+
+TEST_F(CliTest, WatchAllRelativeSince) {
+  WatchScript script = Script(
+      {Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10, "a1")});
+  script.hold_open = true;
+  service().AddWatchTasks(script);
+  const absl::Time before = absl::Now();
+  Result r = Run({"watch", "--all", "--since", "10m", "--count", "1"});
+  const absl::Time after = absl::Now();
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::vector<v1::WatchTasksRequest> requests = service().WatchTasksRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  ASSERT_TRUE(requests[0].has_since());
+  const absl::Time since =
+      absl::FromUnixSeconds(requests[0].since().seconds()) +
+      absl::Nanoseconds(requests[0].since().nanos());
+  EXPECT_GE(since, before - absl::Minutes(10) - absl::Seconds(1));
+  EXPECT_LE(since, after - absl::Minutes(10));
+  EXPECT_TRUE(requests[0].statuses().empty());
+}
+
+TEST_F(CliTest, WatchAllWithoutSinceIsLive) {
+  WatchScript script = Script(
+      {Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10, "a1")});
+  script.hold_open = true;
+  service().AddWatchTasks(script);
+  Result r = Run({"watch", "--all", "--count", "1", "-o", "table"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("  UPDATE     "));
+  EXPECT_FALSE(service().WatchTasksRequests()[0].has_since());
+}
+
+TEST_F(CliTest, WatchUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"watch"}, "watch: missing UUID (or --all)"},
+      {{"watch", kUuid, "--all"}, "watch: give UUID or --all, not both"},
+      {{"watch", kUuid, "--since", "10m"},
+       "--since, --status and --flow need --all"},
+      {{"watch", "--all", "--count", "0"}, "--count: not a positive integer"},
+      {{"watch", "--all", "--since", "yesterday"},
+       "--since: 'yesterday' is neither an RFC 3339 time nor a duration"},
+      {{"watch", "--all", "--status", "done"},
+       "--status: 'done' is not one of pending|queued|running"},
+      {{"watch", "--all", "--flow", "text-to-modle"},
+       "--flow: unknown flow 'text-to-modle'; did you mean 'text-to-model'?"},
+      {{"watch", kUuid, "--wait-timeout", "0"},
+       "--wait-timeout: must be positive"},
+      {{"create", "text-to-model", "--download", "-"},
+       "--download: '-' is not accepted"},
+  };
+  for (const Case& c : cases) {
+    Result r = Run(c.args);
+    EXPECT_EQ(r.code, kExitUsage) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_THAT(r.err, HasSubstr("--help' for usage"));
+  }
+  EXPECT_EQ(TotalCalls(), 0);
+}
+
+TEST_F(CliTest, WatchHelp) {
+  Result r = Run({"watch", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("usage: triverse watch UUID | --all"));
+  EXPECT_THAT(r.out, HasSubstr("--since TIME|DURATION"));
+  EXPECT_THAT(Run({"--help"}).out, HasSubstr("watch UUID | --all"));
+}
+
+// --- create --wait / --download --------------------------------------------
+
+TEST_F(CliTest, CreateWaitWatches) {
+  service().AddCreateTask(Ok(MakeCreation()));
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  Result r =
+      Run({"create", "text-to-model", "--prompt", "a red chair", "--wait"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("status      SUCCESS\n"));
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(service().CallCount("WatchTask"), 1);
+  EXPECT_EQ(service().CallCount("GetTask"), 0);
+  EXPECT_EQ(service().CallCount("DownloadAsset"), 0);  // --wait alone
+}
+
+TEST_F(CliTest, CreateDownloadSavesTheModel) {
+  const std::string bytes(2500, 'g');
+  service().AddCreateTask(Ok(MakeCreation()));
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  service().SetDownload(Asset(bytes));
+  const std::string file = Path("chair.glb");
+  Result r = Run({"create", "text-to-model", "--prompt", "a red chair",
+                  "--download", file, "-o", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(ReadFile(file), bytes);
+  EXPECT_FALSE(fs::exists(file + ".part"));
+  EXPECT_THAT(service().DownloadIds(), ElementsAre(kUuid));
+  v1::Task task;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &task).ok())
+      << r.out;
+  EXPECT_EQ(task.status(), v1::TASK_STATUS_SUCCESS);
+  EXPECT_EQ(r.err, absl::StrCat("saved ", file, " (2500 bytes)\n"));
+}
+
+TEST_F(CliTest, CreateDownloadWithoutFileUsesTheAssetsName) {
+  service().AddCreateTask(Ok(MakeCreation()));
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  service().SetDownload(Asset("glTF"));
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  // --download takes no value here: the next word is a flag.
+  Result r =
+      Run({"create", "text-to-model", "--download", "--prompt", "a red chair"});
+  fs::current_path(cwd);
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(ReadFile(Path(absl::StrCat(kUuid, ".glb"))), "glTF");
+  EXPECT_EQ(service().CreateRequests()[0].text_to_model().prompt(),
+            "a red chair");
+}
+
+TEST_F(CliTest, CreateDownloadSkipsAFailedTask) {
+  service().AddCreateTask(Ok(MakeCreation()));
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_FAILED));
+  service().SetDownload(Asset("glTF"));
+  const std::string file = Path("chair.glb");
+  Result r = Run({"create", "text-to-model", "--prompt", "a red chair",
+                  "--download", file});
+  EXPECT_EQ(r.code, kExitTaskFailed);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(service().CallCount("DownloadAsset"), 0);
+}
+
+TEST_F(CliTest, CreateDownloadErrorNamesTheTask) {
+  service().AddCreateTask(Ok(MakeCreation()));
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_SUCCESS));
+  service().SetDownload({}, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                         "DownloadAsset: asset expired"));
+  const std::string file = Path("chair.glb");
+  Result r = Run({"create", "text-to-model", "--prompt", "a red chair",
+                  "--download", file});
+  EXPECT_EQ(r.code, 15);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("triverse download ", kUuid)));
+}
+
+TEST_F(CliTest, WaitFallsBackToPollingWithoutWatchTask) {
+  // No WatchTask script: the fake answers UNIMPLEMENTED, as an older
+  // gateway does.
+  service().AddGetTask(Ok(MakeTask(v1::TASK_STATUS_SUCCESS, 100)));
+  Result r = Run({"get", kUuid, "--wait"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("status      SUCCESS\n"));
+  EXPECT_EQ(service().CallCount("WatchTask"), 1);
+  EXPECT_EQ(service().CallCount("GetTask"), 1);
+}
+
+TEST_F(CliTest, GetWaitWatchesWithProgressOnATerminal) {
+  env_.stderr_is_tty = true;
+  service().AddWatchTask(Lifecycle(v1::TASK_STATUS_CANCELLED));
+  Result r = Run({"get", kUuid, "--wait"});
+  EXPECT_EQ(r.code, kExitTaskCancelled);
+  EXPECT_THAT(r.err, HasSubstr("] 40% RUNNING"));
+  EXPECT_THAT(r.err, HasSubstr("was CANCELLED"));
+  EXPECT_THAT(r.out, Not(HasSubstr("\r")));
+  EXPECT_EQ(service().CallCount("GetTask"), 0);
 }
 
 }  // namespace

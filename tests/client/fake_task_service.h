@@ -85,6 +85,23 @@ inline grpc::Status RichError(
   return grpc::Status(code, message, rpc.SerializeAsString());
 }
 
+// WatchScript is one scripted WatchTask / WatchTasks call: `events` are
+// written in order, then the call ends with `status`, or, with hold_open,
+// stays open (as a live watch does) until the client cancels it.
+struct WatchScript {
+  std::vector<v1::TaskEvent> events;
+  grpc::Status status;
+  bool hold_open = false;
+};
+
+// UnavailableWithCursor is the gateway's end of a slow watch: UNAVAILABLE
+// with the cursor to resume from in its ErrorInfo metadata.
+inline grpc::Status UnavailableWithCursor(const std::string& cursor) {
+  return RichError(grpc::StatusCode::UNAVAILABLE,
+                   "WatchTask: the stream fell behind", "WATCH_TOO_SLOW",
+                   {{"cursor", cursor}});
+}
+
 class FakeTaskService final : public v1::TaskService::Service {
  public:
   // Scripts. Unary queues answer in order; the last reply of a queue
@@ -130,7 +147,26 @@ class FakeTaskService final : public v1::TaskService::Service {
     refuse_after_metadata_ = refuse_after_metadata;
   }
 
+  // Watch scripts: one per call, in order; the last repeats; none:
+  // UNIMPLEMENTED (a gateway without watches).
+  void AddWatchTask(WatchScript script) {
+    absl::MutexLock lock(&mu_);
+    watch_task_.push_back(std::move(script));
+  }
+  void AddWatchTasks(WatchScript script) {
+    absl::MutexLock lock(&mu_);
+    watch_tasks_.push_back(std::move(script));
+  }
+
   // Records.
+  std::vector<v1::WatchTaskRequest> WatchTaskRequests() const {
+    absl::MutexLock lock(&mu_);
+    return watch_task_requests_;
+  }
+  std::vector<v1::WatchTasksRequest> WatchTasksRequests() const {
+    absl::MutexLock lock(&mu_);
+    return watch_tasks_requests_;
+  }
   std::vector<CallRecord> Calls() const {
     absl::MutexLock lock(&mu_);
     return calls_;
@@ -250,7 +286,59 @@ class FakeTaskService final : public v1::TaskService::Service {
     return upload_reply_.status;
   }
 
+  grpc::Status WatchTask(grpc::ServerContext* context,
+                         const v1::WatchTaskRequest* request,
+                         grpc::ServerWriter<v1::TaskEvent>* writer) override {
+    std::optional<WatchScript> script;
+    {
+      absl::MutexLock lock(&mu_);
+      Record(context, "WatchTask");
+      watch_task_requests_.push_back(*request);
+      script = Next(watch_task_);
+    }
+    return Play(context, script, writer);
+  }
+  grpc::Status WatchTasks(grpc::ServerContext* context,
+                          const v1::WatchTasksRequest* request,
+                          grpc::ServerWriter<v1::TaskEvent>* writer) override {
+    std::optional<WatchScript> script;
+    {
+      absl::MutexLock lock(&mu_);
+      Record(context, "WatchTasks");
+      watch_tasks_requests_.push_back(*request);
+      script = Next(watch_tasks_);
+    }
+    return Play(context, script, writer);
+  }
+
  private:
+  static std::optional<WatchScript> Next(std::deque<WatchScript>& queue) {
+    if (queue.empty()) return std::nullopt;
+    WatchScript script = queue.front();
+    if (queue.size() > 1) queue.pop_front();
+    return script;
+  }
+
+  // Play writes a script's events, then ends the call as it says. Runs
+  // without the lock, so that the test can read records meanwhile.
+  static grpc::Status Play(grpc::ServerContext* context,
+                           const std::optional<WatchScript>& script,
+                           grpc::ServerWriter<v1::TaskEvent>* writer) {
+    if (!script.has_value()) {
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not scripted");
+    }
+    for (const v1::TaskEvent& event : script->events) {
+      if (!writer->Write(event)) return grpc::Status::CANCELLED;
+    }
+    if (script->hold_open) {
+      // The synchronous API has no cancellation callback: look every
+      // millisecond (the client's cancel, or the server's shutdown, ends it).
+      while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(1));
+      return grpc::Status::CANCELLED;
+    }
+    return script->status;
+  }
+
   void Record(grpc::ServerContext* context, const std::string& method)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     CallRecord record;
@@ -292,6 +380,8 @@ class FakeTaskService final : public v1::TaskService::Service {
   grpc::Status download_status_ ABSL_GUARDED_BY(mu_);
   Reply<v1::UploadFileResponse> upload_reply_ ABSL_GUARDED_BY(mu_);
   bool refuse_after_metadata_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<WatchScript> watch_task_ ABSL_GUARDED_BY(mu_);
+  std::deque<WatchScript> watch_tasks_ ABSL_GUARDED_BY(mu_);
 
   std::vector<CallRecord> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::CreateTaskRequest> create_requests_ ABSL_GUARDED_BY(mu_);
@@ -300,6 +390,8 @@ class FakeTaskService final : public v1::TaskService::Service {
   std::vector<v1::ListOwnModelsRequest> list_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::UploadFileRequest> upload_received_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> download_ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::WatchTaskRequest> watch_task_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::WatchTasksRequest> watch_tasks_requests_ ABSL_GUARDED_BY(mu_);
 };
 
 // FakeServer serves a FakeTaskService on 127.0.0.1 with a port the system

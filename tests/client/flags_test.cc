@@ -45,6 +45,36 @@ TEST(ParseFlagsTest, FormsOfValuesSwitchesAndPositionals) {
   EXPECT_FALSE(p->Has("missing"));
 }
 
+TEST(ParseFlagsTest, OptionalValue) {
+  std::vector<FlagSpec> specs = Specs();
+  FlagSpec download;
+  download.name = "download";
+  download.value_name = "FILE";
+  download.value_optional = true;
+  specs.push_back(download);
+  struct Case {
+    std::vector<std::string> args;
+    std::string value;
+  };
+  const std::vector<Case> cases = {
+      {{"--download"}, ""},
+      {{"--download", "--wait"}, ""},
+      {{"--download", "-o", "json"}, ""},
+      {{"--download", "m.glb", "--wait"}, "m.glb"},
+      {{"--download=m.glb"}, "m.glb"},
+      {{"--download="}, ""},
+      {{"--download", "-"}, "-"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedFlags> p = ParseFlags(c.args, specs);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_TRUE(p->Has("download"));
+    EXPECT_EQ(p->Last("download"), c.value) << c.args.size();
+    EXPECT_TRUE(p->positionals.empty());
+  }
+  EXPECT_THAT(FormatFlagHelp({download}), HasSubstr("--download [FILE]"));
+}
+
 TEST(ParseFlagsTest, ShortFlagForms) {
   absl::StatusOr<ParsedFlags> p = ParseFlags({"-ojson"}, Specs());
   ASSERT_TRUE(p.ok());

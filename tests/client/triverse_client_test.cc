@@ -5,8 +5,10 @@
 
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "google/rpc/error_details.pb.h"
 #include "tests/client/fake_task_service.h"
@@ -21,6 +23,8 @@ using testing_util::Error;
 using testing_util::FakeServer;
 using testing_util::Ok;
 using testing_util::RichError;
+using testing_util::UnavailableWithCursor;
+using testing_util::WatchScript;
 
 constexpr char kUuid[] = "0b9e4a52-9a0f-4c4e-9a43-5d7c7f3d8d11";
 
@@ -494,6 +498,390 @@ TEST_F(ClientTest, WaitForTaskTimeout) {
   EXPECT_EQ(task.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(task.status().message(), HasSubstr(kUuid));
   EXPECT_GE(service().CallCount("GetTask"), 1);
+}
+
+// --- WatchTask / WatchTasks -----------------------------------------------
+
+v1::TaskEvent Event(v1::TaskEventKind kind, v1::TaskStatus status, int progress,
+                    const std::string& cursor,
+                    const std::string& uuid = kUuid) {
+  v1::TaskEvent event;
+  event.set_kind(kind);
+  *event.mutable_task() = MakeTask(status, progress);
+  event.mutable_task()->set_task_uuid(uuid);
+  event.set_cursor(cursor);
+  return event;
+}
+
+v1::TaskEvent Snapshot(v1::TaskStatus status, int progress,
+                       const std::string& cursor) {
+  return Event(v1::TASK_EVENT_KIND_SNAPSHOT, status, progress, cursor);
+}
+v1::TaskEvent Update(v1::TaskStatus status, int progress,
+                     const std::string& cursor) {
+  return Event(v1::TASK_EVENT_KIND_UPDATE, status, progress, cursor);
+}
+v1::TaskEvent Finalized(v1::TaskStatus status, const std::string& cursor) {
+  return Event(v1::TASK_EVENT_KIND_FINALIZED, status, 100, cursor);
+}
+
+WatchScript Script(std::vector<v1::TaskEvent> events,
+                   grpc::Status status = grpc::Status::OK) {
+  WatchScript script;
+  script.events = std::move(events);
+  script.status = std::move(status);
+  return script;
+}
+
+// Fast reconnections: tests wait microseconds, not the default backoff.
+WatchOptions FastRetry() {
+  WatchOptions options;
+  options.initial_backoff = absl::Microseconds(10);
+  options.max_backoff = absl::Microseconds(100);
+  return options;
+}
+
+// Recorder keeps what a watch delivered.
+struct Recorder {
+  std::vector<std::string> cursors;
+  std::vector<v1::TaskEventKind> kinds;
+  Client::EventCallback Callback() {
+    return [this](const v1::TaskEvent& e) {
+      cursors.push_back(e.cursor());
+      kinds.push_back(e.kind());
+      return true;
+    };
+  }
+};
+
+TEST_F(ClientTest, WatchTaskSuccess) {
+  service().AddWatchTask(Script({Snapshot(v1::TASK_STATUS_QUEUED, 0, "c1"),
+                                 Update(v1::TASK_STATUS_RUNNING, 40, "c2"),
+                                 Finalized(v1::TASK_STATUS_SUCCESS, "c3")}));
+  ClientOptions options;
+  options.api_key = "caller-key";
+  Recorder seen;
+  absl::StatusOr<v1::Task> task =
+      MakeClient(options).WatchTask(kUuid, seen.Callback());
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->status(), v1::TASK_STATUS_SUCCESS);
+  EXPECT_EQ(task->task_uuid(), kUuid);
+  EXPECT_THAT(seen.kinds, ElementsAre(v1::TASK_EVENT_KIND_SNAPSHOT,
+                                      v1::TASK_EVENT_KIND_UPDATE,
+                                      v1::TASK_EVENT_KIND_FINALIZED));
+  EXPECT_THAT(seen.cursors, ElementsAre("c1", "c2", "c3"));
+  std::vector<v1::WatchTaskRequest> requests = service().WatchTaskRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].task_uuid(), kUuid);
+  EXPECT_EQ(requests[0].resume_cursor(), "");
+  std::vector<testing_util::CallRecord> calls = service().Calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].Metadata(kApiKeyMetadata), "caller-key");
+  EXPECT_FALSE(calls[0].has_deadline);  // A watch lasts as long as its task.
+}
+
+TEST_F(ClientTest, WatchTaskWithoutCallbackReturnsFailedTask) {
+  v1::TaskEvent failed = Finalized(v1::TASK_STATUS_FAILED, "c1");
+  failed.mutable_task()->mutable_error()->set_code(5000);
+  service().AddWatchTask(Script({failed}));
+  absl::StatusOr<v1::Task> task = MakeClient().WatchTask(kUuid, nullptr);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->status(), v1::TASK_STATUS_FAILED);
+  EXPECT_EQ(task->error().code(), 5000);
+}
+
+TEST_F(ClientTest, WatchTaskResumesFromTheLastCursor) {
+  service().AddWatchTask(Script(
+      {Snapshot(v1::TASK_STATUS_RUNNING, 10, "c1"),
+       Update(v1::TASK_STATUS_RUNNING, 20, "c2")},
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway restarting")));
+  // The new stream repeats the last event before going on.
+  service().AddWatchTask(Script({Update(v1::TASK_STATUS_RUNNING, 20, "c2"),
+                                 Update(v1::TASK_STATUS_RUNNING, 30, "c3"),
+                                 Finalized(v1::TASK_STATUS_SUCCESS, "c4")}));
+  Recorder seen;
+  std::vector<absl::StatusCode> breaks;
+  WatchOptions options = FastRetry();
+  options.on_reconnect = [&breaks](const absl::Status& s, absl::Duration) {
+    breaks.push_back(s.code());
+  };
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, seen.Callback(), options);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->status(), v1::TASK_STATUS_SUCCESS);
+  EXPECT_THAT(seen.cursors, ElementsAre("c1", "c2", "c3", "c4"));
+  EXPECT_THAT(breaks, ElementsAre(absl::StatusCode::kUnavailable));
+  std::vector<v1::WatchTaskRequest> requests = service().WatchTaskRequests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].resume_cursor(), "");
+  EXPECT_EQ(requests[1].resume_cursor(), "c2");
+  EXPECT_EQ(requests[1].task_uuid(), kUuid);
+}
+
+TEST_F(ClientTest, WatchTaskResumesFromTheErrorInfoCursor) {
+  service().AddWatchTask(Script({Snapshot(v1::TASK_STATUS_RUNNING, 10, "c1")},
+                                UnavailableWithCursor("c1-dropped")));
+  // A resumed snapshot equal to the task delivered last is not repeated.
+  service().AddWatchTask(Script({Snapshot(v1::TASK_STATUS_RUNNING, 10, "c5"),
+                                 Finalized(v1::TASK_STATUS_CANCELLED, "c6")}));
+  Recorder seen;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, seen.Callback(), FastRetry());
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->status(), v1::TASK_STATUS_CANCELLED);
+  EXPECT_THAT(seen.cursors, ElementsAre("c1", "c6"));
+  std::vector<v1::WatchTaskRequest> requests = service().WatchTaskRequests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].resume_cursor(), "c1-dropped");
+}
+
+TEST_F(ClientTest, WatchTaskDeliversTheTerminalEventOnce) {
+  // The stream breaks after FINALIZED instead of ending OK: the watch has
+  // its result and does not reconnect (which would replay FINALIZED).
+  service().AddWatchTask(
+      Script({Snapshot(v1::TASK_STATUS_RUNNING, 90, "c1"),
+              Finalized(v1::TASK_STATUS_SUCCESS, "c2")},
+             grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection reset")));
+  service().AddWatchTask(Script({Finalized(v1::TASK_STATUS_SUCCESS, "c2")}));
+  Recorder seen;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, seen.Callback(), FastRetry());
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_THAT(seen.kinds, ElementsAre(v1::TASK_EVENT_KIND_SNAPSHOT,
+                                      v1::TASK_EVENT_KIND_FINALIZED));
+  EXPECT_EQ(service().CallCount("WatchTask"), 1);
+}
+
+TEST_F(ClientTest, WatchTaskPermanentError) {
+  service().AddWatchTask(
+      Script({}, RichError(grpc::StatusCode::NOT_FOUND,
+                           "WatchTask: task not found", "TASK_NOT_FOUND")));
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, nullptr, FastRetry());
+  ASSERT_FALSE(task.ok());
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Explain(task.status()).reason, "TASK_NOT_FOUND");
+  EXPECT_EQ(service().CallCount("WatchTask"), 1);
+}
+
+TEST_F(ClientTest, WatchTaskTooManyTransients) {
+  service().AddWatchTask(
+      Script({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway down")));
+  WatchOptions options = FastRetry();
+  options.max_reconnects = 2;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, nullptr, options);
+  ASSERT_FALSE(task.ok());
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service().CallCount("WatchTask"), 3);
+}
+
+TEST_F(ClientTest, WatchTaskEventsResetTheReconnectCount) {
+  // Each stream delivers one new event, then breaks: progress, so the
+  // watch goes on past max_reconnects breaks in all.
+  for (int i = 1; i <= 3; ++i) {
+    service().AddWatchTask(
+        Script({Update(v1::TASK_STATUS_RUNNING, i * 10, absl::StrCat("c", i))},
+               grpc::Status(grpc::StatusCode::UNAVAILABLE, "slow")));
+  }
+  service().AddWatchTask(Script({Finalized(v1::TASK_STATUS_SUCCESS, "c4")}));
+  WatchOptions options = FastRetry();
+  options.max_reconnects = 1;
+  Recorder seen;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, seen.Callback(), options);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_THAT(seen.cursors, ElementsAre("c1", "c2", "c3", "c4"));
+}
+
+TEST_F(ClientTest, WatchTaskStreamEndingWithoutFinalizedIsInternal) {
+  service().AddWatchTask(Script({Snapshot(v1::TASK_STATUS_RUNNING, 10, "c1")}));
+  absl::StatusOr<v1::Task> task = MakeClient().WatchTask(kUuid, nullptr);
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(task.status().message(), HasSubstr("without a FINALIZED"));
+}
+
+TEST_F(ClientTest, WatchTaskEventOfAnotherTaskIsInternal) {
+  service().AddWatchTask(
+      Script({Event(v1::TASK_EVENT_KIND_SNAPSHOT, v1::TASK_STATUS_RUNNING, 10,
+                    "c1", "another-uuid")}));
+  Recorder seen;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, seen.Callback());
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(task.status().message(), HasSubstr("another-uuid"));
+  EXPECT_TRUE(seen.cursors.empty());
+}
+
+TEST_F(ClientTest, WatchTaskCallbackStops) {
+  WatchScript script = Script({Snapshot(v1::TASK_STATUS_RUNNING, 10, "c1")});
+  script.hold_open = true;
+  service().AddWatchTask(script);
+  int calls = 0;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, [&calls](const v1::TaskEvent&) {
+        ++calls;
+        return false;
+      });
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(task.status().message(), HasSubstr("RUNNING at 10%"));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ClientTest, WatchTaskTimeout) {
+  WatchScript script = Script({Snapshot(v1::TASK_STATUS_RUNNING, 5, "c1")});
+  script.hold_open = true;
+  service().AddWatchTask(script);
+  WatchOptions options;
+  options.timeout = absl::Milliseconds(200);
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, nullptr, options);
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(task.status().message(), HasSubstr("RUNNING at 5%"));
+  std::vector<testing_util::CallRecord> calls = service().Calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls[0].has_deadline);
+}
+
+TEST_F(ClientTest, WatchTaskCancelledDuringBackoff) {
+  service().AddWatchTask(
+      Script({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway down")));
+  WatchCancellation cancellation;
+  absl::Notification backing_off;
+  WatchOptions options;
+  options.initial_backoff = absl::Hours(1);  // Never waited in full.
+  options.max_backoff = absl::Hours(1);
+  options.cancellation = &cancellation;
+  options.on_reconnect = [&backing_off](const absl::Status&, absl::Duration) {
+    if (!backing_off.HasBeenNotified()) backing_off.Notify();
+  };
+  // The first backoff is random in [0, 1h]: retry until it is not ~0.
+  options.max_reconnects = 1000;
+  absl::StatusOr<v1::Task> result;
+  Client client = MakeClient();
+  std::thread watcher(
+      [&] { result = client.WatchTask(kUuid, nullptr, options); });
+  backing_off.WaitForNotification();
+  cancellation.Cancel();
+  watcher.join();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(cancellation.IsCancelled());
+}
+
+TEST_F(ClientTest, WatchWithACancelledTokenSendsNothing) {
+  WatchCancellation cancellation;
+  cancellation.Cancel();
+  WatchOptions options;
+  options.cancellation = &cancellation;
+  absl::StatusOr<v1::Task> task =
+      MakeClient().WatchTask(kUuid, nullptr, options);
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(service().CallCount("WatchTask"), 0);
+}
+
+TEST_F(ClientTest, WatchTaskStartsFromAGivenCursor) {
+  service().AddWatchTask(Script({Finalized(v1::TASK_STATUS_SUCCESS, "c9")}));
+  WatchOptions options;
+  options.resume_cursor = "c8";
+  ASSERT_TRUE(MakeClient().WatchTask(kUuid, nullptr, options).ok());
+  EXPECT_EQ(service().WatchTaskRequests()[0].resume_cursor(), "c8");
+}
+
+TEST_F(ClientTest, WatchTasksSendsTheSelection) {
+  WatchScript script =
+      Script({Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10,
+                    "a1", "uuid-a")});
+  script.hold_open = true;
+  service().AddWatchTasks(script);
+  WatchTasksOptions select;
+  select.since = absl::FromUnixSeconds(1764118923) + absl::Milliseconds(250);
+  select.statuses = {v1::TASK_STATUS_RUNNING, v1::TASK_STATUS_SUCCESS};
+  select.flow_names = {"text-to-model"};
+  absl::Status status = MakeClient().WatchTasks(
+      select, [](const v1::TaskEvent&) { return false; });
+  ASSERT_TRUE(status.ok()) << status;
+  std::vector<v1::WatchTasksRequest> requests = service().WatchTasksRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].since().seconds(), 1764118923);
+  EXPECT_EQ(requests[0].since().nanos(), 250000000);
+  EXPECT_EQ(requests[0].resume_cursor(), "");
+  EXPECT_THAT(requests[0].statuses(),
+              ElementsAre(v1::TASK_STATUS_RUNNING, v1::TASK_STATUS_SUCCESS));
+  EXPECT_THAT(requests[0].flow_names(), ElementsAre("text-to-model"));
+}
+
+TEST_F(ClientTest, WatchTasksResumesWithoutDuplicates) {
+  service().AddWatchTasks(
+      Script({Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10,
+                    "a1", "uuid-a"),
+              Event(v1::TASK_EVENT_KIND_FINALIZED, v1::TASK_STATUS_SUCCESS, 100,
+                    "b1", "uuid-b")},
+             UnavailableWithCursor("b1")));
+  WatchScript second =
+      Script({// Replays: the last event of uuid-a, and uuid-b's FINALIZED.
+              Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10,
+                    "a1", "uuid-a"),
+              Event(v1::TASK_EVENT_KIND_FINALIZED, v1::TASK_STATUS_SUCCESS, 100,
+                    "b2", "uuid-b"),
+              Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 20,
+                    "a2", "uuid-a")});
+  second.hold_open = true;
+  service().AddWatchTasks(second);
+  WatchTasksOptions select;
+  select.since = absl::FromUnixSeconds(1764118923);
+  select.flow_names = {"text-to-model"};
+  std::vector<std::string> cursors;
+  absl::Status status = MakeClient().WatchTasks(
+      select,
+      [&cursors](const v1::TaskEvent& e) {
+        cursors.push_back(e.cursor());
+        return cursors.size() < 3;
+      },
+      FastRetry());
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_THAT(cursors, ElementsAre("a1", "b1", "a2"));
+  std::vector<v1::WatchTasksRequest> requests = service().WatchTasksRequests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].resume_cursor(), "b1");
+  EXPECT_FALSE(requests[1].has_since());  // The cursor takes its place.
+  EXPECT_THAT(requests[1].flow_names(), ElementsAre("text-to-model"));
+}
+
+TEST_F(ClientTest, WatchTasksCancelledFromAnotherThread) {
+  WatchScript script =
+      Script({Event(v1::TASK_EVENT_KIND_UPDATE, v1::TASK_STATUS_RUNNING, 10,
+                    "a1", "uuid-a")});
+  script.hold_open = true;
+  service().AddWatchTasks(script);
+  WatchCancellation cancellation;
+  WatchOptions options;
+  options.cancellation = &cancellation;
+  absl::Notification got_event;
+  absl::Status status = absl::UnknownError("not run");
+  Client client = MakeClient();
+  std::thread watcher([&] {
+    status = client.WatchTasks(
+        {},
+        [&got_event](const v1::TaskEvent&) {
+          got_event.Notify();
+          return true;
+        },
+        options);
+  });
+  got_event.WaitForNotification();
+  cancellation.Cancel();
+  watcher.join();
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(service().CallCount("WatchTasks"), 1);
+}
+
+TEST_F(ClientTest, WatchTasksPermanentError) {
+  service().AddWatchTasks(Script(
+      {}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad since")));
+  absl::Status status = MakeClient().WatchTasks(
+      {}, [](const v1::TaskEvent&) { return true; }, FastRetry());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service().CallCount("WatchTasks"), 1);
 }
 
 TEST(IsTerminalTest, TerminalStatuses) {
