@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on one machine: installs the dependencies, builds,
 # starts the Triverse emulator and the gateway on free loopback ports, then
-# uses the `triverse` CLI over gRPC to quote, create a task, follow it to
+# uses the `triverse` CLI over gRPC to quote, create a task, watch it to
 # SUCCESS and download its model.
 # Usage: scripts/demo.sh [OUTPUT_FILE]   (default: model.glb)
 set -euo pipefail
@@ -59,8 +59,8 @@ triverse create text-to-model --prompt "a small wooden chair" --texture-size 204
   -o json | tee "$work/created.json"
 uuid=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["task_uuid"])' \
   "$work/created.json")
-step "triverse get $uuid --wait"
-triverse get "$uuid" --wait
+step "triverse watch $uuid (one upstream WebSocket, fanned out by the gateway)"
+triverse watch "$uuid"
 step "triverse url $uuid"
 triverse url "$uuid"
 step "triverse download $uuid $out"
