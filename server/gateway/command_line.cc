@@ -42,6 +42,24 @@ constexpr Flag kFlags[] = {
     {"upstream-max-connections", false,
      "upstream HTTP connections open at once, 1-1024 "
      "(TRIVERSE_UPSTREAM_MAX_CONNECTIONS; default 64)"},
+    {"watch-idle-timeout", false,
+     "reopen an upstream watch socket silent this long "
+     "(TRIVERSE_WATCH_IDLE_TIMEOUT; default 60s)"},
+    {"watch-grace", false,
+     "keep a key's watch socket open this long after its last watcher "
+     "(TRIVERSE_WATCH_GRACE; default 30s)"},
+    {"watch-reconnect-backoff", false,
+     "first delay before reopening a watch socket "
+     "(TRIVERSE_WATCH_RECONNECT_BACKOFF; default 1s)"},
+    {"watch-poll-interval", false,
+     "first interval of the polling fallback (TRIVERSE_WATCH_POLL_INTERVAL; "
+     "default 1s)"},
+    {"max-watch-streams", false,
+     "open watch streams at most in the gateway (TRIVERSE_MAX_WATCH_STREAMS; "
+     "default 100000)"},
+    {"max-watches-per-client", false,
+     "open watch streams at most per client address "
+     "(TRIVERSE_MAX_WATCHES_PER_CLIENT; default 10000)"},
     {"config", false,
      "JSON config file with the settings above as snake_case keys "
      "(TRIVERSE_CONFIG)"},

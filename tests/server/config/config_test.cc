@@ -142,7 +142,29 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"retry-initial-backoff", "10s", "retry-initial-backoff"},
         Bad{"retry-max-backoff", "0s", "--retry-max-backoff"},
         Bad{"upstream-max-connections", "0", "--upstream-max-connections"},
-        Bad{"upstream-max-connections", "2000", "--upstream-max-connections"}));
+        Bad{"upstream-max-connections", "2000", "--upstream-max-connections"},
+        Bad{"watch-idle-timeout", "never", "--watch-idle-timeout"},
+        Bad{"watch-grace", "0s", "--watch-grace"},
+        Bad{"watch-reconnect-backoff", "-1s", "--watch-reconnect-backoff"},
+        Bad{"watch-poll-interval", "often", "--watch-poll-interval"},
+        Bad{"max-watch-streams", "0", "--max-watch-streams"},
+        Bad{"max-watches-per-client", "lots", "--max-watches-per-client"}));
+
+TEST(ConfigTest, WatchSettingsFromEverySource) {
+  TempFile file(R"({"watch_grace": "5s", "max_watch_streams": 50})");
+  ConfigInputs in = WithKey();
+  in.flags["config"] = file.path();
+  in.env["TRIVERSE_WATCH_IDLE_TIMEOUT"] = "90s";
+  in.flags["max-watches-per-client"] = "7";
+  auto c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->watch.grace, absl::Seconds(5));              // file
+  EXPECT_EQ(c->watch.max_streams, 50);                      // file
+  EXPECT_EQ(c->watch.idle_timeout, absl::Seconds(90));      // env
+  EXPECT_EQ(c->watch.max_per_client, 7);                    // flag
+  EXPECT_EQ(c->watch.reconnect_backoff, absl::Seconds(1));  // default
+  EXPECT_EQ(c->watch.poll_interval, absl::Seconds(1));      // default
+}
 
 TEST(ConfigTest, FileProblemsNameTheFileAndTheKey) {
   ConfigInputs in = WithKey();

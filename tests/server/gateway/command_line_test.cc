@@ -1,5 +1,6 @@
 #include "server/gateway/command_line.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,12 +48,40 @@ TEST(CommandLineTest, ApiKeyFlagIsPassedOnForLoadConfigToRefuse) {
   EXPECT_EQ(c->flags.count("api-key"), 1u);
 }
 
+// Every setting LoadConfig reads (server/config/config.cc) is a flag.
+constexpr const char* kEverySetting[] = {
+    "listen",
+    "upstream-url",
+    "api-key-file",
+    "default-deadline",
+    "retry-max-attempts",
+    "retry-initial-backoff",
+    "retry-max-backoff",
+    "upstream-max-connections",
+    "watch-idle-timeout",
+    "watch-grace",
+    "watch-reconnect-backoff",
+    "watch-poll-interval",
+    "max-watch-streams",
+    "max-watches-per-client",
+    "config",
+};
+
+TEST(CommandLineTest, EverySettingIsAFlag) {
+  for (const char* name : kEverySetting) {
+    auto c = ParseCommandLine({absl::StrCat("--", name, "=1")});
+    ASSERT_TRUE(c.ok()) << name << ": " << c.status();
+    EXPECT_EQ(c->flags.at(name), "1");
+  }
+}
+
 TEST(CommandLineTest, UsageListsEverySettingButTheKey) {
   const std::string usage = Usage();
-  for (const char* flag : {"--listen", "--upstream-url", "--api-key-file",
-                           "--allow-caller-keys", "--default-deadline",
-                           "--retry-max-attempts", "--config", "--port-file"}) {
+  for (const char* flag : {"--allow-caller-keys", "--port-file"}) {
     EXPECT_THAT(usage, HasSubstr(flag));
+  }
+  for (const char* name : kEverySetting) {
+    EXPECT_THAT(usage, HasSubstr(absl::StrCat("--", name)));
   }
   EXPECT_THAT(usage, ::testing::Not(HasSubstr("--api-key\n")));
 }
