@@ -141,9 +141,12 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
       all_[id] = sub;
       Subscribed();
       // A cursor of this hub: everything after it is cached. Otherwise
-      // (no cursor, or one older than this hub) go by time.
-      const bool by_seq = catch_up.after_seq.has_value() &&
-                          *catch_up.after_seq + 1 >= first_seq_;
+      // (no cursor, or one older than this hub) go by time. This hub's
+      // numbers start at first_seq_: a cursor of first_seq_ - 1 was given
+      // by an older hub (e.g. this key's previous one, retired), whose
+      // last changes this hub never saw.
+      const bool by_seq =
+          catch_up.after_seq.has_value() && *catch_up.after_seq >= first_seq_;
       const std::optional<absl::Time> since =
           by_seq ? std::nullopt : catch_up.since;
       if (by_seq || since) {
@@ -466,6 +469,8 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
         "watch: the upstream WebSocket failed ", failures_,
         " times in a row; polling the watched tasks until it is back"));
     poll_interval_ = shared_->options.min_poll_interval;
+    // Only changes seen while polling count for the interval.
+    changed_since_poll_ = false;
     ArmPollTimer();
   }
 
@@ -543,9 +548,9 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
         if (task->task_uuid() == uuid) Observe(*task, out);
       } else if (cache_.find(uuid) == cache_.end()) {
         // Nobody watching this task has a state yet: they cannot start.
-        auto again = tasks_.find(uuid);
-        if (again != tasks_.end()) {
-          for (auto& [id, sub] : again->second.subs) {
+        auto watchers = tasks_.find(uuid);
+        if (watchers != tasks_.end()) {
+          for (auto& [id, sub] : watchers->second.subs) {
             sub->OnError(task.status());
             out.flush.push_back(sub);
           }
