@@ -15,6 +15,7 @@ namespace triverse::gateway {
 namespace {
 
 constexpr int kMaxReceiveMessageBytes = 16 << 20;
+constexpr int kFanoutThreads = 2;
 
 }  // namespace
 
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   service_options.default_deadline = config.default_deadline;
   service_options.watch.max_streams = config.watch.max_streams;
   service_options.watch.max_per_client = config.watch.max_per_client;
+  // Event writes to watch streams run here, not on the libcurl thread.
+  g->fanout_ = std::make_unique<service::FanoutPool>(kFanoutThreads);
+  service_options.watch.fanout = g->fanout_.get();
   g->service_ = std::make_unique<service::TaskServiceImpl>(
       g->connection_, std::move(service_options), g->hubs_);
 

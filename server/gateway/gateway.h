@@ -59,6 +59,7 @@ class Gateway {
   std::shared_ptr<upstream::TriverseStub> stub_;
   std::shared_ptr<upstream::TriverseConnection> connection_;
   std::shared_ptr<upstream::WatchHubs> hubs_;
+  std::unique_ptr<service::FanoutPool> fanout_;
   std::unique_ptr<service::TaskServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -29,14 +29,16 @@ constexpr absl::string_view kCursorVersion = "c1";
 // OnDone, and nothing calls into gRPC after Finish (decided under the lock,
 // performed last).
 class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
-                        public upstream::WatchSubscriber {
+                        public upstream::WatchSubscriber,
+                        public std::enable_shared_from_this<WatchCall> {
  public:
   enum class Mode { kTask, kAll };
 
   WatchCall(Mode mode, std::shared_ptr<upstream::WatchHubs> hubs,
             std::shared_ptr<WatchLimiter> limiter, std::string client,
             const WatchOptions& options, std::optional<WatchCursor> resume)
-      : mode_(mode),
+      : pool_(options.fanout),
+        mode_(mode),
         rpc_(mode == Mode::kTask ? "WatchTask" : "WatchTasks"),
         hubs_(std::move(hubs)),
         limiter_(std::move(limiter)),
@@ -126,10 +128,26 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
     final_ = errors::ToGrpcStatus(WithErrorInfo(status, rpc_));
   }
 
+  // Flush writes on the fan-out pool when there is one (at most one flush
+  // of this stream queued at a time), else here.
   void Flush() override {
+    if (pool_ != nullptr) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (flush_posted_ || finished_) return;
+        flush_posted_ = true;
+      }
+      pool_->Post([self = shared_from_this()] { self->FlushNow(); });
+      return;
+    }
+    FlushNow();
+  }
+
+  void FlushNow() {
     Step step;
     {
       absl::MutexLock lock(&mu_);
+      flush_posted_ = false;
       step = Decide();
     }
     Act(step);
@@ -256,6 +274,7 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
     }
   }
 
+  FanoutPool* const pool_;
   const Mode mode_;
   const absl::string_view rpc_;
   const std::shared_ptr<upstream::WatchHubs> hubs_;
@@ -276,6 +295,7 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
   absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
   v1::TaskEvent message_ ABSL_GUARDED_BY(mu_);  // in flight while writing_
   std::string last_cursor_ ABSL_GUARDED_BY(mu_);
+  bool flush_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool first_seen_ ABSL_GUARDED_BY(mu_) = false;
   bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/service/fanout_pool.h"
 #include "server/upstream/triverse_connection.h"
 #include "server/upstream/watch_hub.h"
 #include "triverse/v1/task.pb.h"
@@ -52,6 +53,9 @@ struct WatchOptions {
   // A cursor from another gateway process resumes from its observation
   // time minus this.
   absl::Duration resume_overlap = absl::Seconds(10);
+  // Where the streams' writes run (not owned; must outlive the server's
+  // calls). Null: on the thread that delivers the event.
+  FanoutPool* fanout = nullptr;
 };
 
 // WatchLimiter counts open watch streams, in total and per client.
