@@ -692,6 +692,16 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
 
 // ----------------------------------------------------------------- registry
 
+namespace {
+
+// RegistryKey tells hubs apart: one per key, the gateway's own and callers'
+// kept apart.
+std::string RegistryKey(const CallContext& key) {
+  return absl::StrCat(key.caller_key ? "caller:" : "own:", key.api_key);
+}
+
+}  // namespace
+
 WatchHubs::WatchHubs(std::shared_ptr<TriverseStub> stub,
                      std::shared_ptr<TriverseConnection> connection,
                      Scheduler* scheduler, WatchHubOptions options)
@@ -728,8 +738,7 @@ void WatchHubs::RemoveHub(WatchHubs* registry, const std::string& key,
 }
 
 std::shared_ptr<WatchHub> WatchHubs::HubFor(const CallContext& key) {
-  const std::string registry_key =
-      absl::StrCat(key.caller_key ? "caller:" : "own:", key.api_key);
+  const std::string registry_key = RegistryKey(key);
   absl::MutexLock lock(&mu_);
   std::shared_ptr<WatchHub>& hub = hubs_[registry_key];
   if (hub == nullptr) {
@@ -741,32 +750,31 @@ std::shared_ptr<WatchHub> WatchHubs::HubFor(const CallContext& key) {
   return hub;
 }
 
-WatchHandle WatchHubs::SubscribeTask(const CallContext& key,
-                                     const std::string& uuid,
-                                     std::shared_ptr<WatchSubscriber> sub) {
+template <typename Subscribe>
+WatchHandle WatchHubs::SubscribeWith(const CallContext& key,
+                                     Subscribe subscribe) {
   for (;;) {
     std::shared_ptr<WatchHub> hub = HubFor(key);
-    const uint64_t id = hub->SubscribeTask(uuid, sub);
+    const uint64_t id = subscribe(*hub);
     if (id != 0) return {std::move(hub), id};
     // Retired between the lookup and the subscription: it is leaving the
     // registry; the next lookup makes a new hub.
-    RemoveHub(this,
-              absl::StrCat(key.caller_key ? "caller:" : "own:", key.api_key),
-              hub.get());
+    RemoveHub(this, RegistryKey(key), hub.get());
   }
+}
+
+WatchHandle WatchHubs::SubscribeTask(const CallContext& key,
+                                     const std::string& uuid,
+                                     std::shared_ptr<WatchSubscriber> sub) {
+  return SubscribeWith(
+      key, [&](WatchHub& hub) { return hub.SubscribeTask(uuid, sub); });
 }
 
 WatchHandle WatchHubs::SubscribeAll(const CallContext& key,
                                     const CatchUp& catch_up,
                                     std::shared_ptr<WatchSubscriber> sub) {
-  for (;;) {
-    std::shared_ptr<WatchHub> hub = HubFor(key);
-    const uint64_t id = hub->SubscribeAll(catch_up, sub);
-    if (id != 0) return {std::move(hub), id};
-    RemoveHub(this,
-              absl::StrCat(key.caller_key ? "caller:" : "own:", key.api_key),
-              hub.get());
-  }
+  return SubscribeWith(
+      key, [&](WatchHub& hub) { return hub.SubscribeAll(catch_up, sub); });
 }
 
 void WatchHubs::Unsubscribe(const WatchHandle& handle) {

@@ -175,6 +175,10 @@ class WatchHubs {
 
  private:
   std::shared_ptr<WatchHub> HubFor(const CallContext& key);
+  // SubscribeWith runs `subscribe` on the key's hub, again on a new hub when
+  // that one was retiring.
+  template <typename Subscribe>
+  WatchHandle SubscribeWith(const CallContext& key, Subscribe subscribe);
 
   const uint64_t epoch_;
   std::shared_ptr<Shared> shared_;
