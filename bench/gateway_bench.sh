@@ -45,25 +45,9 @@ if [ "${PIN:-0}" = 1 ]; then
   on_rest=(taskset -c "0-$((last - 1))") on_gateway=(taskset -c "$last")
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {  # FILE PID NAME LOG
-  for _ in $(seq 200); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "gateway_bench: $3 did not start; its log:" >&2
-  tail -n 20 "$4" >&2 || true
-  exit 1
-}
+bench_name=gateway_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 key=bench-key
 "${on_rest[@]}" "$emulator_bin" --listen 127.0.0.1:0 --quiet --port-file "$work/emulator.port" \

@@ -59,25 +59,9 @@ fi
 
 out_dir=${OUT_DIR:-bench/results}
 mkdir -p "$out_dir"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {  # FILE PID NAME LOG
-  for _ in $(seq 200); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "watch_bench: $3 did not start; its log:" >&2
-  tail -n 20 "$4" >&2 || true
-  exit 1
-}
+bench_name=watch_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # One key with credits for every task; every task of it may run at once
 # (--workers-per-key), so that all start after their PENDING time.
