@@ -27,7 +27,6 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +48,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 ABSL_FLAG(std::string, rest_url, "",
@@ -74,6 +74,11 @@ ABSL_FLAG(int, gateway_pid, 0, "gateway process, for its CPU time");
 ABSL_FLAG(int, emulator_pid, 0, "emulator process, for its CPU time");
 
 namespace {
+
+using triverse::bench::AppendBody;
+using triverse::bench::MachineCpu;
+using triverse::bench::ReadMachineCpu;
+using triverse::bench::SelfCpuSeconds;
 
 using Clock = std::chrono::steady_clock;
 
@@ -125,36 +130,6 @@ int64_t ProcessContextSwitches(int pid) {
   }
   closedir(tasks);
   return total;
-}
-
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
-         usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
-}
-
-// Busy and total jiffies of the whole machine (/proc/stat "cpu" line).
-struct MachineCpu {
-  uint64_t busy = 0;
-  uint64_t total = 0;
-};
-MachineCpu ReadMachineCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> fields =
-      absl::StrSplit(line, ' ', absl::SkipEmpty());
-  MachineCpu cpu;
-  for (size_t i = 1; i < fields.size(); ++i) {
-    uint64_t v = 0;
-    if (!absl::SimpleAtoi(fields[i], &v)) continue;
-    cpu.total += v;
-    // user nice system idle iowait irq softirq steal: idle and iowait are
-    // not busy.
-    if (i != 4 && i != 5) cpu.busy += v;
-  }
-  return cpu;
 }
 
 // TCP connections opened on this machine (network namespace) so far: the
@@ -235,11 +210,6 @@ struct RestSlot {
   std::string body;
   Clock::time_point started;
 };
-
-size_t AppendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
 
 // One thread: a multi handle with `slots` easy handles, each re-added as
 // soon as its call completes, until the window ends.
@@ -518,19 +488,9 @@ int main(int argc, char** argv) {
       "Usage: gateway-bench --rest-url URL --gateway HOST:PORT --api-key K "
       "--task-uuid U [--gateway-pid P --emulator-pid P] [--concurrency "
       "1,8,64,256] [--duration 5s]");
-  // Flags are spelled --task-uuid or --task_uuid: absl wants underscores.
-  std::vector<std::string> spelled(argv, argv + argc);
-  std::vector<char*> args;
-  for (std::string& arg : spelled) {
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      for (size_t i = 2; i < arg.size() && arg[i] != '='; ++i) {
-        if (arg[i] == '-') arg[i] = '_';
-      }
-    }
-    args.push_back(arg.data());
-  }
+  triverse::bench::DashedFlags flags(argc, argv);
   const std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+      absl::ParseCommandLine(flags.argc(), flags.argv());
   if (positional.size() > 1) {
     std::fprintf(stderr, "unexpected argument: %s\n", positional[1]);
     return 2;

@@ -38,7 +38,6 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,6 +61,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "rapidjson/document.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
@@ -93,6 +93,12 @@ ABSL_FLAG(std::string, out_dir, "",
           "write delays.csv and rss.csv here (for bench/watch_plot.py)");
 
 namespace {
+
+using triverse::bench::AppendBody;
+using triverse::bench::BusyShare;
+using triverse::bench::MachineCpu;
+using triverse::bench::ReadMachineCpu;
+using triverse::bench::SelfCpuSeconds;
 
 using SysClock = std::chrono::system_clock;
 using Steady = std::chrono::steady_clock;
@@ -200,43 +206,6 @@ std::string ThreadCpuDelta(const std::map<std::string, double>& a,
                           d);
   }
   return out.empty() ? "none" : out;
-}
-
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
-         usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
-}
-
-// Busy share of the whole machine between two readings of /proc/stat.
-struct MachineCpu {
-  uint64_t busy = 0;
-  uint64_t total = 0;
-};
-MachineCpu ReadMachineCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  MachineCpu cpu;
-  for (size_t i = 1; i < f.size(); ++i) {
-    uint64_t v = 0;
-    if (!absl::SimpleAtoi(f[i], &v)) continue;
-    cpu.total += v;
-    if (i != 4 && i != 5) cpu.busy += v;  // idle and iowait are not busy
-  }
-  return cpu;
-}
-double BusyShare(const MachineCpu& a, const MachineCpu& b) {
-  return b.total > a.total ? static_cast<double>(b.busy - a.busy) /
-                                 static_cast<double>(b.total - a.total)
-                           : 0;
-}
-
-size_t AppendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
 }
 
 // One blocking HTTP exchange; returns the HTTP status (0 on a transport
@@ -1027,19 +996,9 @@ int main(int argc, char** argv) {
       "Usage: watch-bench --gateway HOST:PORT --rest-url URL --api-key K "
       "--gateway-pid P [--modes streams,requests] [--streams 10000 --tasks "
       "100]");
-  // Flags are spelled --gateway-pid or --gateway_pid: absl wants underscores.
-  std::vector<std::string> spelled(argv, argv + argc);
-  std::vector<char*> args;
-  for (std::string& arg : spelled) {
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      for (size_t i = 2; i < arg.size() && arg[i] != '='; ++i) {
-        if (arg[i] == '-') arg[i] = '_';
-      }
-    }
-    args.push_back(arg.data());
-  }
+  triverse::bench::DashedFlags flags(argc, argv);
   const std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+      absl::ParseCommandLine(flags.argc(), flags.argv());
   if (positional.size() > 1) {
     std::fprintf(stderr, "unexpected argument: %s\n", positional[1]);
     return 2;
