@@ -22,20 +22,10 @@
 # what this machine sustains with all three on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD_DIR:-build/default}
-targets=(triverse-emulator triverse-gateway gateway-bench)
-
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  bash scripts/install-deps.sh
-  if [ "$build" = build/default ]; then cmake --preset default >/dev/null; fi
-  cmake --build "$build" --target "${targets[@]}"
-fi
-emulator_bin=$build/emulator/triverse-emulator
-gateway_bin=$build/server/triverse-gateway
-bench_bin=$build/bench/gateway-bench
-for b in "$emulator_bin" "$gateway_bin" "$bench_bin"; do
-  [ -x "$b" ] || { echo "gateway_bench: $b is missing" >&2; exit 1; }
-done
+bench_name=gateway_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+build_binaries gateway-bench
 
 # With PIN=1: gateway on the last core, everything else on the rest.
 on_rest=() on_gateway=()
@@ -45,9 +35,6 @@ if [ "${PIN:-0}" = 1 ]; then
   on_rest=(taskset -c "0-$((last - 1))") on_gateway=(taskset -c "$last")
 fi
 
-bench_name=gateway_bench
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 key=bench-key
 "${on_rest[@]}" "$emulator_bin" --listen 127.0.0.1:0 --quiet --port-file "$work/emulator.port" \

@@ -11,6 +11,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# build_binaries BENCH: unless NO_BUILD=1, installs the dependencies and
+# builds the emulator, the gateway and the benchmark program BENCH in
+# BUILD_DIR (default build/default); sets build, emulator_bin, gateway_bin
+# and bench_bin.
+build_binaries() {
+  build=${BUILD_DIR:-build/default}
+  if [ "${NO_BUILD:-0}" != 1 ]; then
+    bash scripts/install-deps.sh
+    if [ "$build" = build/default ]; then cmake --preset default >/dev/null; fi
+    cmake --build "$build" --target triverse-emulator triverse-gateway "$1"
+  fi
+  emulator_bin=$build/emulator/triverse-emulator
+  gateway_bin=$build/server/triverse-gateway
+  bench_bin=$build/bench/$1
+  for b in "$emulator_bin" "$gateway_bin" "$bench_bin"; do
+    [ -x "$b" ] || { echo "$bench_name: $b is missing" >&2; exit 1; }
+  done
+}
+
 # wait_port FILE PID NAME LOG: waits until the server started as PID has
 # written its port to FILE; otherwise shows the end of its LOG and exits.
 wait_port() {

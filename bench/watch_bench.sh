@@ -32,20 +32,10 @@
 # machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD_DIR:-build/default}
-targets=(triverse-emulator triverse-gateway watch-bench)
-
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  bash scripts/install-deps.sh
-  if [ "$build" = build/default ]; then cmake --preset default >/dev/null; fi
-  cmake --build "$build" --target "${targets[@]}"
-fi
-emulator_bin=$build/emulator/triverse-emulator
-gateway_bin=$build/server/triverse-gateway
-bench_bin=$build/bench/watch-bench
-for b in "$emulator_bin" "$gateway_bin" "$bench_bin"; do
-  [ -x "$b" ] || { echo "watch_bench: $b is missing" >&2; exit 1; }
-done
+bench_name=watch_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+build_binaries watch-bench
 
 # File descriptors: the gateway holds one socket per client HTTP/2
 # connection (16) and a few upstream; the emulator and watch-bench one per
@@ -59,9 +49,6 @@ fi
 
 out_dir=${OUT_DIR:-bench/results}
 mkdir -p "$out_dir"
-bench_name=watch_bench
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 # One key with credits for every task; every task of it may run at once
 # (--workers-per-key), so that all start after their PENDING time.
