@@ -77,6 +77,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
         absl::StrCat("cannot listen on ", config.listen,
                      " (address in use, or not a local address?)"));
   }
+  // Health: the server ("") and the service by name, as clients and
+  // Kubernetes probes ask for either.
+  g->server_->GetHealthCheckService()->SetServingStatus(
+      v1::TaskService::service_full_name(), true);
   return g;
 }
 
@@ -86,6 +90,7 @@ Gateway::~Gateway() {
 
 void Gateway::Shutdown(absl::Duration grace) {
   shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
 }

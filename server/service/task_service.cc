@@ -75,10 +75,24 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context,
 }
 
 // FailedWatch is the reactor of a watch refused before it started.
-class FailedWatch final : public grpc::ServerWriteReactor<v1::TaskEvent> {
+class FailedWatch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   void OnDone() override { delete this; }
 };
+
+// ParseRequest reads a raw method's request; a message that is not a `T`
+// gives INVALID_ARGUMENT.
+template <typename T>
+absl::Status ParseRequest(const grpc::ByteBuffer& raw, absl::string_view rpc,
+                          T* request) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer.
+  if (grpc::SerializationTraits<T>::Deserialize(&copy, request).ok()) {
+    return absl::OkStatus();
+  }
+  return ErrorStatus(
+      absl::StatusCode::kInvalidArgument, "INVALID_REQUEST", rpc,
+      absl::StrCat("the request is not a ", T::descriptor()->full_name()));
+}
 
 // UpstreamCalls are the Connection calls one RPC started: cancelling the
 // RPC cancels them, and those registered after it. Thread-safe.
@@ -757,7 +771,7 @@ grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
                         response);
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::AdmitWatch(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::AdmitWatch(
     grpc::CallbackServerContext* context, absl::string_view rpc,
     std::vector<errors::FieldViolation> violations,
     absl::string_view resume_cursor, const StartWatch& start) {
@@ -790,8 +804,15 @@ grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::AdmitWatch(
   return start(client, *call, *resume);
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTask(
-    grpc::CallbackServerContext* context, const v1::WatchTaskRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTask(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  v1::WatchTaskRequest parsed;
+  const v1::WatchTaskRequest* request = &parsed;
+  if (absl::Status s = ParseRequest(*raw, "WatchTask", &parsed); !s.ok()) {
+    auto* reactor = new FailedWatch;
+    reactor->Finish(errors::ToGrpcStatus(s));
+    return reactor;
+  }
   return AdmitWatch(
       context, "WatchTask", ValidateTaskUuid(request->task_uuid()),
       request->resume_cursor(),
@@ -802,9 +823,15 @@ grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTask(
       });
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
-    grpc::CallbackServerContext* context,
-    const v1::WatchTasksRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTasks(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  v1::WatchTasksRequest parsed;
+  const v1::WatchTasksRequest* request = &parsed;
+  if (absl::Status s = ParseRequest(*raw, "WatchTasks", &parsed); !s.ok()) {
+    auto* reactor = new FailedWatch;
+    reactor->Finish(errors::ToGrpcStatus(s));
+    return reactor;
+  }
   std::vector<errors::FieldViolation> violations;
   if (request->has_since() && !request->resume_cursor().empty()) {
     violations.push_back(

@@ -89,7 +89,13 @@ absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
 // Cancellation: a cancelled RPC (caller gone, deadline passed) cancels its
 // upstream calls; a call that ends with an error leaves nothing behind
 // (uploads that fail validation never reach the upstream).
-class TaskServiceImpl final : public v1::TaskService::CallbackService {
+//
+// WatchTask and WatchTasks are raw methods (their messages are
+// grpc::ByteBuffer): each event is serialized once for all its streams.
+class TaskServiceImpl final
+    : public v1::TaskService::WithRawCallbackMethod_WatchTask<
+          v1::TaskService::WithRawCallbackMethod_WatchTasks<
+              v1::TaskService::CallbackService>> {
  public:
   // `hubs` serves WatchTask / WatchTasks (null: they are UNIMPLEMENTED).
   TaskServiceImpl(std::shared_ptr<upstream::TriverseConnection> connection,
@@ -122,21 +128,23 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   grpc::ServerReadReactor<v1::UploadFileRequest>* UploadFile(
       grpc::CallbackServerContext* context,
       v1::UploadFileResponse* response) override;
-  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTask(
+  // The requests are a serialized WatchTaskRequest / WatchTasksRequest;
+  // each message written a serialized TaskEvent.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchTask(
       grpc::CallbackServerContext* context,
-      const v1::WatchTaskRequest* request) override;
-  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTasks(
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchTasks(
       grpc::CallbackServerContext* context,
-      const v1::WatchTasksRequest* request) override;
+      const grpc::ByteBuffer* request) override;
 
  private:
-  using StartWatch = std::function<grpc::ServerWriteReactor<v1::TaskEvent>*(
+  using StartWatch = std::function<grpc::ServerWriteReactor<grpc::ByteBuffer>*(
       std::string client, const upstream::CallContext& call,
       std::optional<WatchCursor> resume)>;
   // AdmitWatch validates (violations + the resume cursor), resolves the key,
   // applies the watch limits, then calls `start`; or answers with the
   // error.
-  grpc::ServerWriteReactor<v1::TaskEvent>* AdmitWatch(
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* AdmitWatch(
       grpc::CallbackServerContext* context, absl::string_view rpc,
       std::vector<errors::FieldViolation> violations,
       absl::string_view resume_cursor, const StartWatch& start);

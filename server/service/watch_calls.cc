@@ -23,12 +23,56 @@ using upstream::HubEvent;
 
 constexpr absl::string_view kCursorVersion = "c1";
 
+// EncodedEvent is what every stream sends of one event but its kind: the
+// TaskEvent fields task, cursor and observed_at serialized once (a
+// refcounted slice shared by all the writes), and the cursor.
+struct EncodedEvent {
+  grpc::Slice body;
+  std::string cursor;
+};
+
+const EncodedEvent& Encoded(const HubEvent& event, uint64_t epoch) {
+  return event.memo->Get<EncodedEvent>([&] {
+    WatchCursor cursor;
+    cursor.epoch = epoch;
+    cursor.seq = event.seq;
+    cursor.observed = event.observed;
+    cursor.status = event.task->status();
+    cursor.progress = event.task->progress();
+    v1::TaskEvent body;
+    *body.mutable_task() = *event.task;
+    body.set_cursor(EncodeCursor(cursor));
+    *body.mutable_observed_at() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+            absl::ToUnixMicros(event.observed));
+    EncodedEvent out;
+    out.body = grpc::Slice(body.ByteSizeLong());
+    body.SerializeWithCachedSizesToArray(
+        const_cast<uint8_t*>(out.body.begin()));
+    out.cursor = body.cursor();
+    return out;
+  });
+}
+
+// KindField is the serialized TaskEvent field `kind` (1, varint): a stream's
+// own part of each message, put before the shared body (protobuf accepts
+// fields in any order; this is also the canonical one).
+grpc::Slice KindField(v1::TaskEventKind kind) {
+  static constexpr uint8_t kFields[][2] = {
+      {0x08, v1::TASK_EVENT_KIND_UNSPECIFIED},
+      {0x08, v1::TASK_EVENT_KIND_SNAPSHOT},
+      {0x08, v1::TASK_EVENT_KIND_UPDATE},
+      {0x08, v1::TASK_EVENT_KIND_FINALIZED}};
+  static_assert(v1::TaskEventKind_MAX < 128, "one-byte varints");
+  return grpc::Slice(kFields[kind], 2, grpc::Slice::STATIC_SLICE);
+}
+
 // WatchCall is the reactor of one WatchTask or WatchTasks stream, and the
 // hub's subscriber for it. It is owned by a shared_ptr (the hub holds one
 // while subscribed) and by itself from Begin to OnDone; gRPC's calls stop at
 // OnDone, and nothing calls into gRPC after Finish (decided under the lock,
 // performed last).
-class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
+class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                         public upstream::WatchSubscriber,
                         public std::enable_shared_from_this<WatchCall> {
  public:
@@ -199,7 +243,7 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
     v1::TaskEventKind kind = v1::TASK_EVENT_KIND_UNSPECIFIED;
   };
   struct Step {
-    const v1::TaskEvent* write = nullptr;
+    const grpc::ByteBuffer* write = nullptr;
     std::optional<grpc::Status> finish;
   };
 
@@ -210,13 +254,14 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
 
   absl::Status WithCursor(absl::Status status) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (last_cursor_.empty()) return status;
+    if (!last_sent_.has_value()) return status;
     // Re-made with the cursor in the ErrorInfo metadata.
     google::rpc::ErrorInfo info;
     info.set_reason("CALLER_TOO_SLOW");
     info.set_domain(errors::kErrorDomain);
     (*info.mutable_metadata())["operation"] = std::string(rpc_);
-    (*info.mutable_metadata())["cursor"] = last_cursor_;
+    (*info.mutable_metadata())["cursor"] =
+        Encoded(*last_sent_, hubs_->epoch()).cursor;
     absl::Status out(status.code(), status.message());
     errors::AddDetail(out, info);
     errors::AddRetryInfo(out, absl::ZeroDuration());
@@ -232,20 +277,10 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
       auto it = pending_.find(uuid);
       Pending p = std::move(it->second);
       pending_.erase(it);
-      message_.Clear();
-      message_.set_kind(p.kind);
-      *message_.mutable_task() = *p.event.task;
-      WatchCursor cursor;
-      cursor.epoch = hubs_->epoch();
-      cursor.seq = p.event.seq;
-      cursor.observed = p.event.observed;
-      cursor.status = p.event.task->status();
-      cursor.progress = p.event.task->progress();
-      last_cursor_ = EncodeCursor(cursor);
-      message_.set_cursor(last_cursor_);
-      *message_.mutable_observed_at() =
-          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-              absl::ToUnixMicros(p.event.observed));
+      const grpc::Slice parts[] = {KindField(p.kind),
+                                   Encoded(p.event, hubs_->epoch()).body};
+      message_ = grpc::ByteBuffer(parts, 2);
+      last_sent_ = std::move(p.event);
       writing_ = true;
       writing_terminal_ =
           mode_ == Mode::kTask && p.kind == v1::TASK_EVENT_KIND_FINALIZED;
@@ -293,8 +328,8 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::TaskEvent>,
   // Tasks with a state to send, in the order of their first pending state.
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  v1::TaskEvent message_ ABSL_GUARDED_BY(mu_);  // in flight while writing_
-  std::string last_cursor_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer message_ ABSL_GUARDED_BY(mu_);  // in flight while writing_
+  std::optional<HubEvent> last_sent_ ABSL_GUARDED_BY(mu_);
   bool flush_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool first_seen_ ABSL_GUARDED_BY(mu_) = false;
   bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
@@ -389,7 +424,7 @@ std::string ClientOf(const grpc::CallbackServerContext& context) {
   return peer;
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTask(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartWatchTask(
     std::shared_ptr<upstream::WatchHubs> hubs,
     std::shared_ptr<WatchLimiter> limiter, std::string client,
     const WatchOptions& options, const upstream::CallContext& call,
@@ -400,7 +435,7 @@ grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTask(
   return WatchCall::Begin(std::move(self), call, request.task_uuid(), {});
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTasks(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartWatchTasks(
     std::shared_ptr<upstream::WatchHubs> hubs,
     std::shared_ptr<WatchLimiter> limiter, std::string client,
     const WatchOptions& options, const upstream::CallContext& call,

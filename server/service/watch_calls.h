@@ -83,12 +83,12 @@ std::string ClientOf(const grpc::CallbackServerContext& context);
 // StartWatchTask and StartWatchTasks return the reactor of an admitted
 // watch (`call` resolved, the limiter acquired for `client`: the reactor
 // releases it when done). Invalid requests are answered by the caller.
-grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTask(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartWatchTask(
     std::shared_ptr<upstream::WatchHubs> hubs,
     std::shared_ptr<WatchLimiter> limiter, std::string client,
     const WatchOptions& options, const upstream::CallContext& call,
     const v1::WatchTaskRequest& request, std::optional<WatchCursor> resume);
-grpc::ServerWriteReactor<v1::TaskEvent>* StartWatchTasks(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartWatchTasks(
     std::shared_ptr<upstream::WatchHubs> hubs,
     std::shared_ptr<WatchLimiter> limiter, std::string client,
     const WatchOptions& options, const upstream::CallContext& call,

@@ -587,6 +587,7 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
     e.seq = ++shared_->seq;
     e.observed = shared_->scheduler->Now();
     e.terminal = terminal;
+    e.memo = std::make_shared<EventMemo>();
     by_seq_[e.seq] = uuid;
     const HubEvent& stored = cache_[uuid] = std::move(e);
     ++shared_->changes_total;

@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -41,6 +42,23 @@
 
 namespace triverse::upstream {
 
+// EventMemo lets the subscribers of one event share a form of it that each
+// would otherwise make for itself (the service keeps the event's serialized
+// message there): made by the first caller of Get, returned to every later
+// one. One memo holds one value of one type. Thread-safe.
+class EventMemo {
+ public:
+  template <typename T, typename Make>
+  const T& Get(Make make) {
+    absl::call_once(once_, [&] { value_ = std::make_shared<const T>(make()); });
+    return *static_cast<const T*>(value_.get());
+  }
+
+ private:
+  absl::once_flag once_;
+  std::shared_ptr<const void> value_;
+};
+
 // HubEvent is one accepted state of one task. Shared, immutable.
 struct HubEvent {
   std::shared_ptr<const v1::Task> task;
@@ -50,6 +68,8 @@ struct HubEvent {
   absl::Time observed;
   // The status is SUCCESS, FAILED or CANCELLED.
   bool terminal = false;
+  // One per accepted state, shared by every copy of this event.
+  std::shared_ptr<EventMemo> memo;
 };
 
 // WatchSubscriber is one watch stream as the hub sees it.
