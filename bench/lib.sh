@@ -14,7 +14,8 @@ trap cleanup EXIT
 # build_binaries BENCH: unless NO_BUILD=1, installs the dependencies and
 # builds the emulator, the gateway and the benchmark program BENCH in
 # BUILD_DIR (default build/default); sets build, emulator_bin, gateway_bin
-# and bench_bin.
+# (GATEWAY_BIN, when set, names another gateway binary: to compare two
+# builds side by side) and bench_bin.
 build_binaries() {
   build=${BUILD_DIR:-build/default}
   if [ "${NO_BUILD:-0}" != 1 ]; then
@@ -23,7 +24,7 @@ build_binaries() {
     cmake --build "$build" --target triverse-emulator triverse-gateway "$1"
   fi
   emulator_bin=$build/emulator/triverse-emulator
-  gateway_bin=$build/server/triverse-gateway
+  gateway_bin=${GATEWAY_BIN:-$build/server/triverse-gateway}
   bench_bin=$build/bench/$1
   for b in "$emulator_bin" "$gateway_bin" "$bench_bin"; do
     [ -x "$b" ] || { echo "$bench_name: $b is missing" >&2; exit 1; }

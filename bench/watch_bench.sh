@@ -12,6 +12,8 @@
 #   BUILD_DIR         build tree (default build/default, configured with the
 #                     `default` preset when it is that one)
 #   NO_BUILD=1        take the binaries from BUILD_DIR as they are
+#   GATEWAY_BIN       another triverse-gateway binary to measure (e.g. one
+#                     built from an earlier commit, for side-by-side runs)
 #   EMULATOR_THREADS  emulator server threads (default 2)
 #   EMULATOR_TICK     the emulator's state-machine resolution (default 5ms;
 #                     its own default is 20ms): an event goes out up to one tick
