@@ -3,6 +3,11 @@
 #
 # Idempotent: when every package is already present it only checks and returns
 # (no apt-get update). Run as root, or as a user with sudo.
+#
+# Usage: scripts/install-deps.sh [--clients]
+#   --clients  also what the example clients need (client/examples): Python's
+#              grpcio, Go with grpc-go, Java with grpc-java, and for Node
+#              @grpc/grpc-js and @grpc/proto-loader (npm, in the example's folder)
 set -euo pipefail
 
 SUDO=""
@@ -17,6 +22,21 @@ MAIN_PKGS=(
   libboost1.81-dev zlib1g-dev
   clang-format wrk python3 nodejs npm
 )
+# The example clients' languages, their gRPC libraries and protoc plugins.
+CLIENT_PKGS=(
+  python3-grpcio python3-protobuf
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-google-genproto-dev
+  openjdk-17-jdk-headless libgrpc-java protobuf-compiler-grpc-java-plugin libprotobuf-java
+  libnetty-java libperfmark-java libgoogle-gson-java libgeronimo-annotation-1.3-spec-java
+)
+clients=0
+for arg in "$@"; do
+  case "$arg" in
+    --clients) clients=1 ;;
+    *) echo "install-deps: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+if [ $clients = 1 ]; then MAIN_PKGS+=("${CLIENT_PKGS[@]}"); fi
 # libcurl 8.14 (WebSocket support built in) and the matching curl tool come from
 # bookworm-backports: bookworm's own 7.88 has no ws:// support.
 BACKPORTS_PKGS=(libcurl4-openssl-dev curl)
@@ -27,10 +47,21 @@ BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUF_VERSION=1.75.0
 install_npm_tools() {
+  if [ $clients = 1 ]; then install_node_example; fi
   if [ "$("$ROOT/.tools/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
     echo "install-deps: installing @bufbuild/buf@$BUF_VERSION into .tools/"
     npm install --prefix "$ROOT/.tools" --no-audit --no-fund --loglevel=error \
       "@bufbuild/buf@$BUF_VERSION"
+  fi
+}
+
+# The Node example's packages, from its package.json and package-lock.json.
+install_node_example() {
+  local dir="$ROOT/client/examples/node"
+  [ -f "$dir/package.json" ] || return 0
+  if [ ! -d "$dir/node_modules/@grpc/grpc-js" ] || [ ! -d "$dir/node_modules/@grpc/proto-loader" ]; then
+    echo "install-deps: installing the Node example's packages into client/examples/node/"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
   fi
 }
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the dependencies, checks formatting, builds with warnings as
-# errors and runs every test, then runs them again under ASan + UBSan.
+# Installs the dependencies (the example clients' languages included), checks
+# formatting, builds with warnings as errors and runs every test (the example
+# clients against the gateway among them), then runs them again under
+# ASan + UBSan.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --clients
+# The example clients' tests (Python, Go, Node, Java) must run, not skip.
+export TRIVERSE_REQUIRE_EXAMPLES=1
 
 echo "== format check (clang-format, Google style)"
 mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find emulator tests -name '*.cc' -o -name '*.h')
