@@ -338,6 +338,9 @@ TEST_F(WatchTest, SocketDroppedMidTaskIsReopenedWithSince) {
   auto wb = Watch(b);
   ASSERT_TRUE(wa->WaitEvents(1));
   ASSERT_TRUE(wb->WaitEvents(1));
+  // The tasks must change while the socket is open, or there is nothing to
+  // drop (on a busy machine the socket can open after they ended).
+  WaitForUpstreamSocket();
   RunTasksToEnd();
   ExpectOneTerminal(*wa, v1::TASK_STATUS_SUCCESS, "a");
   ExpectOneTerminal(*wb, v1::TASK_STATUS_SUCCESS, "b");
@@ -357,6 +360,7 @@ TEST_F(WatchTest, SinceReplayWithDuplicatesReachesNobodyTwice) {
     watchers.push_back(Watch(uuids.back()));
   }
   for (auto& w : watchers) ASSERT_TRUE(w->WaitEvents(1));
+  WaitForUpstreamSocket();
   RunTasksToEnd();
   for (size_t i = 0; i < watchers.size(); ++i) {
     ExpectOneTerminal(*watchers[i], v1::TASK_STATUS_SUCCESS,
@@ -392,6 +396,7 @@ TEST_F(WatchTest, SilentSocketIsReopenedAndTheTasksChecked) {
   const std::string uuid = Create("a quiet bell");
   auto w = Watch(uuid);
   ASSERT_TRUE(w->WaitEvents(1));  // From the GET: the socket says nothing.
+  WaitForUpstreamSocket();
   RunTasksToEnd();
   // Only the GETs after each reopening can see the end.
   ExpectOneTerminal(*w, v1::TASK_STATUS_SUCCESS, "silent socket");
