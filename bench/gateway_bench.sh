@@ -63,7 +63,7 @@ case $payload in
 esac
 
 TRIVERSE_API_KEY=$key "${on_gateway[@]}" "$gateway_bin" --listen 127.0.0.1:0 \
-  --port-file "$work/gateway.port" --upstream-url "$api" \
+  --port-file "$work/gateway.port" --upstream-url "$api" --metrics-listen 127.0.0.1:0 \
   >"$work/gateway.log" 2>&1 &
 gateway_pid=$!
 pids+=("$gateway_pid")

@@ -72,7 +72,7 @@ api="http://127.0.0.1:$(cat "$work/emulator.port")/api/v1"
 # that the hub's socket closes between the two modes.
 TRIVERSE_API_KEY=$key "$gateway_bin" --listen 127.0.0.1:0 \
   --max-watches-per-client 100000 --max-watch-streams 100000 \
-  --watch-grace 2s \
+  --watch-grace 2s --metrics-listen 127.0.0.1:0 \
   --port-file "$work/gateway.port" --upstream-url "$api" \
   >"$work/gateway.log" 2>&1 &
 gateway_pid=$!

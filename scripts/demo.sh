@@ -40,7 +40,7 @@ emulator_port=$(cat "$work/emulator.port")
 # The gateway: its key comes from a file, as a Kubernetes Secret would.
 printf '%s\n' "$key" >"$work/api-key"
 build/default/server/triverse-gateway --listen 127.0.0.1:0 \
-  --port-file "$work/gateway.port" \
+  --port-file "$work/gateway.port" --metrics-listen 127.0.0.1:0 \
   --upstream-url "http://127.0.0.1:$emulator_port/api/v1" \
   --api-key-file "$work/api-key" 2>"$work/gateway.log" &
 pids+=($!)

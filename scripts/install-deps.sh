@@ -19,7 +19,7 @@ MAIN_PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libboost1.81-dev zlib1g-dev
+  libboost1.81-dev zlib1g-dev prometheus-cpp-dev
   clang-format wrk python3 nodejs npm
 )
 # The example clients' languages, their gRPC libraries and protoc plugins.

@@ -73,7 +73,7 @@ key=examples-key
 pids+=($!)
 wait_for_file "$work/emulator.port" "${pids[-1]}" emulator "$work/emulator.log"
 TRIVERSE_API_KEY=$key "$gateway" --listen 127.0.0.1:0 \
-  --port-file "$work/gateway.port" \
+  --port-file "$work/gateway.port" --metrics-listen 127.0.0.1:0 \
   --upstream-url "http://127.0.0.1:$(cat "$work/emulator.port")/api/v1" \
   2>"$work/gateway.log" &
 pids+=($!)

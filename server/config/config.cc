@@ -58,6 +58,32 @@ constexpr Setting kMaxWatchStreams{
 constexpr Setting kMaxWatchesPerClient{"max-watches-per-client",
                                        "TRIVERSE_MAX_WATCHES_PER_CLIENT",
                                        "max_watches_per_client"};
+constexpr Setting kMetricsListen{"metrics-listen", "TRIVERSE_METRICS_LISTEN",
+                                 "metrics_listen"};
+constexpr Setting kReflection{"reflection", "TRIVERSE_REFLECTION",
+                              "reflection"};
+constexpr Setting kTlsCertFile{"tls-cert-file", "TRIVERSE_TLS_CERT_FILE",
+                               "tls_cert_file"};
+constexpr Setting kTlsKeyFile{"tls-key-file", "TRIVERSE_TLS_KEY_FILE",
+                              "tls_key_file"};
+constexpr Setting kTlsClientCaFile{
+    "tls-client-ca-file", "TRIVERSE_TLS_CLIENT_CA_FILE", "tls_client_ca_file"};
+constexpr Setting kShutdownGrace{"shutdown-grace", "TRIVERSE_SHUTDOWN_GRACE",
+                                 "shutdown_grace"};
+constexpr Setting kMaxConnectionAge{
+    "max-connection-age", "TRIVERSE_MAX_CONNECTION_AGE", "max_connection_age"};
+constexpr Setting kMaxConnectionAgeGrace{"max-connection-age-grace",
+                                         "TRIVERSE_MAX_CONNECTION_AGE_GRACE",
+                                         "max_connection_age_grace"};
+constexpr Setting kKeepaliveTime{"keepalive-time", "TRIVERSE_KEEPALIVE_TIME",
+                                 "keepalive_time"};
+constexpr Setting kKeepaliveMinTime{
+    "keepalive-min-time", "TRIVERSE_KEEPALIVE_MIN_TIME", "keepalive_min_time"};
+constexpr Setting kMaxConcurrentStreams{"max-concurrent-streams",
+                                        "TRIVERSE_MAX_CONCURRENT_STREAMS",
+                                        "max_concurrent_streams"};
+constexpr Setting kMemoryQuota{"memory-quota", "TRIVERSE_MEMORY_QUOTA",
+                               "memory_quota"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
 constexpr Setting kAllSettings[] = {kListen,
@@ -74,7 +100,19 @@ constexpr Setting kAllSettings[] = {kListen,
                                     kWatchReconnectBackoff,
                                     kWatchPollInterval,
                                     kMaxWatchStreams,
-                                    kMaxWatchesPerClient};
+                                    kMaxWatchesPerClient,
+                                    kMetricsListen,
+                                    kReflection,
+                                    kTlsCertFile,
+                                    kTlsKeyFile,
+                                    kTlsClientCaFile,
+                                    kShutdownGrace,
+                                    kMaxConnectionAge,
+                                    kMaxConnectionAgeGrace,
+                                    kKeepaliveTime,
+                                    kKeepaliveMinTime,
+                                    kMaxConcurrentStreams,
+                                    kMemoryQuota};
 
 // Value is a resolved setting with a description of where it came from.
 struct Value {
@@ -177,6 +215,57 @@ absl::Status ParseDuration(const std::optional<Value>& v, absl::Duration* out) {
   return absl::OkStatus();
 }
 
+absl::Status ParseBool(const std::optional<Value>& v, bool* out) {
+  if (!v) return absl::OkStatus();
+  const std::string b = absl::AsciiStrToLower(v->text);
+  if (b == "true" || b == "1" || b == "yes") {
+    *out = true;
+  } else if (b == "false" || b == "0" || b == "no") {
+    *out = false;
+  } else {
+    return Invalid(*v, "must be true or false");
+  }
+  return absl::OkStatus();
+}
+
+bool IsHostPort(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  int port = -1;
+  return colon != std::string::npos && colon != 0 &&
+         absl::SimpleAtoi(text.substr(colon + 1), &port) && port >= 0 &&
+         port <= 65535;
+}
+
+// ParseBytes reads "805306368", "768Mi", "1Gi", "512M" or "2G" (Kubernetes
+// quantity suffixes).
+absl::Status ParseBytes(const std::optional<Value>& v, int64_t* out) {
+  if (!v) return absl::OkStatus();
+  struct Suffix {
+    absl::string_view text;
+    int64_t factor;
+  };
+  constexpr Suffix kSuffixes[] = {
+      {"Ki", int64_t{1} << 10}, {"Mi", int64_t{1} << 20},
+      {"Gi", int64_t{1} << 30}, {"K", 1000},
+      {"M", 1000 * 1000},       {"G", 1000 * 1000 * 1000}};
+  absl::string_view text = v->text;
+  int64_t factor = 1;
+  for (const Suffix& s : kSuffixes) {
+    if (absl::ConsumeSuffix(&text, s.text)) {
+      factor = s.factor;
+      break;
+    }
+  }
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n) || n < 0 || n > (int64_t{1} << 50) / factor) {
+    return Invalid(*v,
+                   "must be a number of bytes, optionally with a suffix Ki, "
+                   "Mi, Gi, K, M or G (0: no limit)");
+  }
+  *out = n * factor;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
@@ -197,14 +286,75 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
   const Resolver r(inputs, std::move(file), config.config_file);
 
   if (auto v = r.Get(kListen)) {
-    const size_t colon = v->text.rfind(':');
-    int port = -1;
-    if (colon == std::string::npos || colon == 0 ||
-        !absl::SimpleAtoi(v->text.substr(colon + 1), &port) || port < 0 ||
-        port > 65535) {
+    if (!IsHostPort(v->text)) {
       return Invalid(*v, "must be HOST:PORT with a port in 0-65535");
     }
     config.listen = v->text;
+  }
+  config.metrics_listen = kDefaultMetricsListen;
+  if (auto v = r.Get(kMetricsListen)) {
+    if (v->text.empty() || v->text == "off") {
+      config.metrics_listen.clear();
+    } else if (!IsHostPort(v->text)) {
+      return Invalid(*v,
+                     "must be HOST:PORT with a port in 0-65535, or off (or "
+                     "empty) for no metrics endpoint");
+    } else {
+      config.metrics_listen = v->text;
+    }
+  }
+  if (absl::Status s = ParseBool(r.Get(kReflection), &config.reflection);
+      !s.ok()) {
+    return s;
+  }
+  for (auto [setting, out] :
+       {std::pair{&kTlsCertFile, &config.tls.cert_file},
+        std::pair{&kTlsKeyFile, &config.tls.key_file},
+        std::pair{&kTlsClientCaFile, &config.tls.client_ca_file}}) {
+    if (auto v = r.Get(*setting); v && !v->text.empty()) {
+      // Readable now; re-read while serving, as the files change.
+      if (auto text = ReadFile(v->text, v->source); !text.ok()) {
+        return text.status();
+      }
+      *out = v->text;
+    }
+  }
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "invalid configuration: tls-cert-file and tls-key-file go together: "
+        "set both (TLS) or neither (plaintext)");
+  }
+  if (!config.tls.client_ca_file.empty() && !config.tls.enabled()) {
+    return absl::InvalidArgumentError(
+        "invalid configuration: tls-client-ca-file (mutual TLS) needs "
+        "tls-cert-file and tls-key-file");
+  }
+  if (absl::Status s =
+          ParseDuration(r.Get(kShutdownGrace), &config.shutdown_grace);
+      !s.ok()) {
+    return s;
+  }
+  for (auto [setting, out] :
+       {std::pair{&kMaxConnectionAge, &config.limits.max_connection_age},
+        std::pair{&kMaxConnectionAgeGrace,
+                  &config.limits.max_connection_age_grace},
+        std::pair{&kKeepaliveTime, &config.limits.keepalive_time},
+        std::pair{&kKeepaliveMinTime, &config.limits.keepalive_min_time}}) {
+    if (absl::Status s = ParseDuration(r.Get(*setting), out); !s.ok()) {
+      return s;
+    }
+  }
+  if (auto v = r.Get(kMaxConcurrentStreams)) {
+    if (!absl::SimpleAtoi(v->text, &config.limits.max_concurrent_streams) ||
+        config.limits.max_concurrent_streams < 1 ||
+        config.limits.max_concurrent_streams > 1000000) {
+      return Invalid(*v, "must be an integer in 1-1000000");
+    }
+  }
+  if (absl::Status s =
+          ParseBytes(r.Get(kMemoryQuota), &config.limits.memory_quota);
+      !s.ok()) {
+    return s;
   }
   if (auto v = r.Get(kUpstreamUrl)) {
     if (!absl::StartsWith(v->text, "http://") &&
@@ -216,15 +366,10 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
     }
     config.upstream_url = std::string(absl::StripSuffix(v->text, "/"));
   }
-  if (auto v = r.Get(kAllowCallerKeys)) {
-    const std::string b = absl::AsciiStrToLower(v->text);
-    if (b == "true" || b == "1" || b == "yes") {
-      config.allow_caller_keys = true;
-    } else if (b == "false" || b == "0" || b == "no") {
-      config.allow_caller_keys = false;
-    } else {
-      return Invalid(*v, "must be true or false");
-    }
+  if (absl::Status s =
+          ParseBool(r.Get(kAllowCallerKeys), &config.allow_caller_keys);
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s =
           ParseDuration(r.Get(kDefaultDeadline), &config.default_deadline);

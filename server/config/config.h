@@ -9,6 +9,7 @@
 #ifndef TRIVERSE_SERVER_CONFIG_CONFIG_H_
 #define TRIVERSE_SERVER_CONFIG_CONFIG_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -44,6 +45,36 @@ struct WatchConfig {
   int64_t max_per_client = 10000;
 };
 
+// TlsConfig: TLS on the gRPC port when cert_file and key_file are set
+// (PEM files, re-read when they change, as a mounted Kubernetes Secret does);
+// mutual TLS when client_ca_file is set too: clients must then present a
+// certificate signed by one of its CAs.
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// ServerLimits are the gRPC server's connection settings.
+struct ServerLimits {
+  // Connections are closed (GOAWAY) after this age, so that long streams
+  // rebalance across replicas; streams still open get `max_connection_age
+  // _grace` more, then end UNAVAILABLE (watch clients resume).
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Minutes(5);
+  // The server pings an idle connection this often to find dead peers.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  // Clients may ping at most this often (also without calls); more often
+  // gets GOAWAY too_many_pings.
+  absl::Duration keepalive_min_time = absl::Seconds(20);
+  // Concurrent streams per HTTP/2 connection.
+  int max_concurrent_streams = 10000;
+  // Memory gRPC may use for connections and calls (its ResourceQuota), in
+  // bytes; 0: no limit.
+  int64_t memory_quota = int64_t{1} << 30;
+};
+
 // Config is every setting of triverse-gateway.
 struct Config {
   // host:port of the gRPC listener.
@@ -63,9 +94,23 @@ struct Config {
   // flight); further requests wait for a free one.
   int upstream_max_connections = 64;
   WatchConfig watch;
+  // host:port of the Prometheus metrics endpoint (/metrics); empty: none.
+  // (LoadConfig's default is kDefaultMetricsListen; a Config built in code
+  // has none.)
+  std::string metrics_listen;
+  // Serve gRPC server reflection.
+  bool reflection = true;
+  TlsConfig tls;
+  ServerLimits limits;
+  // On SIGTERM: health turns NOT_SERVING, new calls are refused, calls in
+  // flight get this long to finish; watch streams end at once with
+  // UNAVAILABLE and their resume cursor.
+  absl::Duration shutdown_grace = absl::Seconds(20);
   // Where the settings came from, for the start-up log (never the key).
   std::string config_file;
 };
+
+inline constexpr char kDefaultMetricsListen[] = "0.0.0.0:9464";
 
 // ConfigInputs are the raw sources. `flags` holds only the flags given on
 // the command line, by name without dashes (e.g. "upstream-url"); `env`

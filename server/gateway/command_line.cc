@@ -60,6 +60,40 @@ constexpr Flag kFlags[] = {
     {"max-watches-per-client", false,
      "open watch streams at most per client address "
      "(TRIVERSE_MAX_WATCHES_PER_CLIENT; default 10000)"},
+    {"metrics-listen", false,
+     "HOST:PORT of the Prometheus endpoint /metrics, or off "
+     "(TRIVERSE_METRICS_LISTEN; default 0.0.0.0:9464)"},
+    {"reflection", true,
+     "serve gRPC server reflection (TRIVERSE_REFLECTION; default true)"},
+    {"tls-cert-file", false,
+     "PEM certificate chain: TLS on the gRPC port, with --tls-key-file "
+     "(TRIVERSE_TLS_CERT_FILE; re-read when it changes)"},
+    {"tls-key-file", false,
+     "PEM private key of --tls-cert-file (TRIVERSE_TLS_KEY_FILE)"},
+    {"tls-client-ca-file", false,
+     "PEM CA bundle: mutual TLS, clients must present a certificate it "
+     "signed (TRIVERSE_TLS_CLIENT_CA_FILE)"},
+    {"shutdown-grace", false,
+     "on SIGTERM, time calls in flight get to finish "
+     "(TRIVERSE_SHUTDOWN_GRACE; default 20s)"},
+    {"max-connection-age", false,
+     "close connections after this age so that streams rebalance "
+     "(TRIVERSE_MAX_CONNECTION_AGE; default 30m)"},
+    {"max-connection-age-grace", false,
+     "time streams get after max-connection-age "
+     "(TRIVERSE_MAX_CONNECTION_AGE_GRACE; default 5m)"},
+    {"keepalive-time", false,
+     "ping idle connections this often (TRIVERSE_KEEPALIVE_TIME; default "
+     "1m)"},
+    {"keepalive-min-time", false,
+     "refuse client pings more frequent than this "
+     "(TRIVERSE_KEEPALIVE_MIN_TIME; default 20s)"},
+    {"max-concurrent-streams", false,
+     "concurrent streams per connection (TRIVERSE_MAX_CONCURRENT_STREAMS; "
+     "default 10000)"},
+    {"memory-quota", false,
+     "memory gRPC may use, bytes or 768Mi/1Gi, 0 for no limit "
+     "(TRIVERSE_MEMORY_QUOTA; default 1Gi)"},
     {"config", false,
      "JSON config file with the settings above as snake_case keys "
      "(TRIVERSE_CONFIG)"},

@@ -3,13 +3,21 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <limits>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
+#include "grpcpp/server_builder.h"
 
 namespace triverse::gateway {
 namespace {
@@ -17,11 +25,74 @@ namespace {
 constexpr int kMaxReceiveMessageBytes = 16 << 20;
 constexpr int kFanoutThreads = 2;
 
+// ReflectionOption turns gRPC's reflection service on or off for one
+// server. Linking grpc++_reflection registers its plugin for every server
+// of the process (a static initializer), so "off" removes it and "on"
+// keeps exactly one.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    const std::string name =
+        grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(
+        std::remove_if(
+            plugins->begin(), plugins->end(),
+            [&](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+              return p->name() == name;
+            }),
+        plugins->end());
+    if (enabled_) {
+      plugins->push_back(
+          std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enabled_;
+};
+
+int Millis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d),
+                                            std::numeric_limits<int>::max()));
+}
+
+// Credentials: TLS when configured (mutual when a client CA is), the files
+// watched for changes; plaintext otherwise.
+std::shared_ptr<grpc::ServerCredentials> Credentials(
+    const config::TlsConfig& tls, absl::Duration reload_interval) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  const unsigned int refresh = static_cast<unsigned int>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(reload_interval)));
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          tls.key_file, tls.cert_file, tls.client_ca_file, refresh);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls.client_ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
-    const config::Config& config) {
+    const config::Config& config, const GatewayOptions& options) {
   std::unique_ptr<Gateway> g(new Gateway());
+  // Metrics first: the stub, the connection and the gRPC server report to
+  // them. Without config.metrics_listen they are counted, not served.
+  metrics::MetricsOptions metrics_options;
+  metrics_options.listen = config.metrics_listen;
+  auto metrics = metrics::Metrics::Create(std::move(metrics_options));
+  if (!metrics.ok()) return metrics.status();
+  g->metrics_ = *std::move(metrics);
   g->scheduler_ = std::make_unique<upstream::ThreadScheduler>();
   http::CurlEngine::Options engine_options;
   engine_options.max_connections_per_host = config.upstream_max_connections;
@@ -30,12 +101,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   g->engine_ = *std::move(engine);
   upstream::RestTriverseStub::Options stub_options;
   stub_options.base_url = config.upstream_url;
+  stub_options.observer = g->metrics_->UpstreamObserver();
   g->stub_ = std::make_shared<upstream::RestTriverseStub>(
       g->engine_.get(), std::move(stub_options));
   upstream::TriverseConnectionOptions connection_options;
   connection_options.max_attempts = config.retry.max_attempts;
   connection_options.initial_backoff = config.retry.initial_backoff;
   connection_options.max_backoff = config.retry.max_backoff;
+  connection_options.on_retry = g->metrics_->RetryObserver();
   g->connection_ = upstream::MakeTriverseConnection(
       g->stub_, g->scheduler_.get(), std::move(connection_options));
   upstream::WatchHubOptions hub_options;
@@ -62,26 +135,100 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   service_options.watch.fanout = g->fanout_.get();
   g->service_ = std::make_unique<service::TaskServiceImpl>(
       g->connection_, std::move(service_options), g->hubs_);
+  // Read at every scrape. metrics_ is destroyed first (declared last), so
+  // no scrape outlives service_; the hubs are shared, held weakly.
+  g->metrics_->AddWatchHubStats(
+      [hubs = std::weak_ptr<upstream::WatchHubs>(g->hubs_)] {
+        const std::shared_ptr<upstream::WatchHubs> h = hubs.lock();
+        return h != nullptr ? h->Stats() : upstream::WatchHubStats();
+      });
+  absl::Status gauge = g->metrics_->AddCallbackGauge(
+      "triverse_watch_streams_active", "Open WatchTask and WatchTasks streams.",
+      [service = g->service_.get()] {
+        return static_cast<double>(service->OpenWatches());
+      });
+  if (!gauge.ok()) return gauge;
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
+  builder.SetOption(std::make_unique<ReflectionOption>(config.reflection));
+  builder.AddListeningPort(config.listen,
+                           Credentials(config.tls, options.tls_reload_interval),
                            &g->port_);
   builder.RegisterService(g->service_.get());
+  // grpc_server_* (go-grpc-prometheus names) for every RPC.
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(g->metrics_->ServerInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // UploadFile chunks may be larger than gRPC's 4 MiB default.
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  const config::ServerLimits& limits = config.limits;
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             Millis(limits.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Millis(limits.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             Millis(limits.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(limits.keepalive_min_time));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             limits.max_concurrent_streams);
+  if (limits.memory_quota > 0) {
+    grpc::ResourceQuota quota("triverse-gateway");
+    quota.Resize(static_cast<size_t>(limits.memory_quota));
+    builder.SetResourceQuota(quota);
+  }
   g->server_ = builder.BuildAndStart();
   if (g->server_ == nullptr || g->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen,
-                     " (address in use, or not a local address?)"));
+                     " (address in use, not a local address, or unusable TLS "
+                     "files?)"));
   }
-  // Health: the server ("") and the service by name, as clients and
-  // Kubernetes probes ask for either.
-  g->server_->GetHealthCheckService()->SetServingStatus(
-      v1::TaskService::service_full_name(), true);
+  grpc::HealthCheckServiceInterface* health =
+      g->server_->GetHealthCheckService();
+  health->SetServingStatus(kLivenessService, true);
+  // Readiness: NOT_SERVING until the upstream has answered once.
+  Gateway* raw = g.get();
+  auto set_ready = [raw, health](bool ready) {
+    absl::MutexLock lock(&raw->health_mu_);
+    if (raw->shutting_down_) return;
+    for (const std::string& service :
+         {std::string(kReadinessService), std::string(),
+          std::string(v1::TaskService::service_full_name())}) {
+      health->SetServingStatus(service, ready);
+    }
+  };
+  set_ready(false);
+  UpstreamProbe::Options probe_options;
+  probe_options.url = config.upstream_url;
+  probe_options.interval = options.probe_interval;
+  probe_options.timeout = options.probe_timeout;
+  probe_options.on_change = [set_ready](bool reachable,
+                                        const absl::Status& why) {
+    set_ready(reachable);
+    std::cerr << absl::StrCat("triverse-gateway: ",
+                              reachable
+                                  ? std::string("upstream reachable: ready")
+                                  : absl::StrCat("upstream unreachable (",
+                                                 why.message(), "): not ready"),
+                              "\n");
+  };
+  g->probe_ = UpstreamProbe::Create(g->engine_.get(), g->scheduler_.get(),
+                                    std::move(probe_options));
+  g->probe_->Start(options.first_probe_wait);
   return g;
+}
+
+bool Gateway::ready() const {
+  absl::MutexLock lock(&health_mu_);
+  return !shutting_down_ && probe_->reachable().value_or(false);
 }
 
 Gateway::~Gateway() {
@@ -90,7 +237,14 @@ Gateway::~Gateway() {
 
 void Gateway::Shutdown(absl::Duration grace) {
   shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  {
+    absl::MutexLock lock(&health_mu_);
+    shutting_down_ = true;
+    // Every service, liveness included: the process stops serving.
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  if (probe_ != nullptr) probe_->Stop();
+  service_->EndWatches();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
 }

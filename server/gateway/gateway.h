@@ -11,7 +11,9 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/config/config.h"
+#include "server/gateway/upstream_probe.h"
 #include "server/http/curl_engine.h"
+#include "server/metrics/metrics.h"
 #include "server/service/task_service.h"
 #include "server/upstream/scheduler.h"
 #include "server/upstream/triverse_connection.h"
@@ -20,7 +22,28 @@
 
 namespace triverse::gateway {
 
+// The health services' names besides "" and triverse.v1.TaskService (which
+// follow readiness): for Kubernetes' gRPC probes.
+inline constexpr char kLivenessService[] = "liveness";
+inline constexpr char kReadinessService[] = "readiness";
+
+// GatewayOptions are what tests may change beyond the configuration.
+struct GatewayOptions {
+  // How often the TLS files are checked for changes.
+  absl::Duration tls_reload_interval = absl::Seconds(10);
+  // Readiness: how often the upstream is probed, and how long Start waits
+  // for the first answer.
+  absl::Duration probe_interval = absl::Seconds(10);
+  absl::Duration probe_timeout = absl::Seconds(5);
+  absl::Duration first_probe_wait = absl::Seconds(2);
+};
+
 // Gateway owns one running gateway.
+//
+// Health (grpc.health.v1): "liveness" is SERVING while the process serves;
+// "readiness", "" and "triverse.v1.TaskService" are SERVING while the
+// configuration is loaded (always, once started) and the upstream answers
+// (UpstreamProbe), and NOT_SERVING from the start of Shutdown.
 //
 // Thread-safety: port() may be called from any thread; Shutdown() and the
 // destructor from one thread, once the gateway is no longer shared.
@@ -31,7 +54,7 @@ class Gateway {
   // UNAVAILABLE when the address cannot be bound, and those of
   // CurlEngine::Create.
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(
-      const config::Config& config);
+      const config::Config& config, const GatewayOptions& options = {});
 
   // Shuts down with a zero grace period unless Shutdown() ran.
   ~Gateway();
@@ -45,8 +68,21 @@ class Gateway {
   // The watch hubs' counters (upstream sockets, fallbacks, deliveries).
   upstream::WatchHubStats WatchStats() const { return hubs_->Stats(); }
 
-  // Shutdown stops accepting calls, lets calls in flight finish for up to
-  // `grace`, then cancels the rest (their upstream transfers with them).
+  // The upstream answered the last readiness probe.
+  bool ready() const;
+
+  // The bound TCP port of /metrics (config.metrics_listen); 0 when not
+  // served.
+  int metrics_port() const { return metrics_->port(); }
+
+  // Open WatchTask / WatchTasks streams.
+  int64_t OpenWatches() const { return service_->OpenWatches(); }
+
+  // Shutdown, in this order: health turns NOT_SERVING (readiness first, so
+  // that load balancers stop sending), watch streams end with UNAVAILABLE
+  // and their resume cursor, new calls are refused, calls in flight get up
+  // to `grace` to finish, then the rest are cancelled (their upstream
+  // transfers with them).
   void Shutdown(absl::Duration grace);
 
  private:
@@ -62,8 +98,16 @@ class Gateway {
   std::unique_ptr<service::FanoutPool> fanout_;
   std::unique_ptr<service::TaskServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<UpstreamProbe> probe_;
+  mutable absl::Mutex health_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(health_mu_) = false;
   int port_ = 0;
   bool shut_down_ = false;
+  // Declared last, destroyed first: /metrics stops serving before anything
+  // its scrape callbacks read (the service, the hubs) goes. What the server
+  // and the upstream layers hold of it (interceptors, observers) keeps
+  // itself alive.
+  std::unique_ptr<metrics::Metrics> metrics_;
 };
 
 }  // namespace triverse::gateway

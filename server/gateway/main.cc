@@ -1,6 +1,8 @@
 // triverse-gateway: serves triverse.v1.TaskService until SIGTERM or SIGINT,
-// then drains calls in flight for up to 10 s (Kubernetes sends SIGTERM and
-// waits terminationGracePeriodSeconds, 30 s by default).
+// then shuts down gracefully (Gateway::Shutdown): health NOT_SERVING, watch
+// streams ended with their resume cursor, calls in flight given
+// shutdown_grace (20 s by default: Kubernetes waits
+// terminationGracePeriodSeconds, 30 s by default, before SIGKILL); exit 0.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +22,6 @@
 extern char** environ;
 
 namespace {
-
-constexpr absl::Duration kDrainGrace = absl::Seconds(10);
 
 std::map<std::string, std::string> Environment() {
   std::map<std::string, std::string> env;
@@ -97,11 +97,22 @@ int main(int argc, char** argv) {
       config->api_key.empty() ? ", no key of its own" : ", with its own key",
       config->allow_caller_keys ? ", caller keys accepted" : "",
       config->config_file.empty() ? "" : ", config file ", config->config_file,
+      config->tls.enabled()
+          ? (config->tls.client_ca_file.empty() ? ", TLS" : ", mutual TLS")
+          : ", plaintext",
+      (*gateway)->metrics_port() > 0
+          ? absl::StrCat(", metrics on port ", (*gateway)->metrics_port())
+          : std::string(", no metrics endpoint"),
+      (*gateway)->ready() ? ", ready" : ", not ready (upstream unreachable)",
       "\n");
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  std::cerr << "triverse-gateway: signal " << signal
-            << ", draining calls in flight\n";
-  (*gateway)->Shutdown(kDrainGrace);
+  std::cerr << absl::StrCat("triverse-gateway: signal ", signal,
+                            ": not serving; ending ", (*gateway)->OpenWatches(),
+                            " watch streams with their cursor; calls in "
+                            "flight get up to ",
+                            absl::FormatDuration(config->shutdown_grace), "\n");
+  (*gateway)->Shutdown(config->shutdown_grace);
+  std::cerr << "triverse-gateway: stopped\n";
   return 0;
 }

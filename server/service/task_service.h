@@ -137,6 +137,13 @@ class TaskServiceImpl final
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
 
+  // EndWatches ends every open watch stream with UNAVAILABLE
+  // (GATEWAY_SHUTTING_DOWN) and the cursor to resume from, and refuses new
+  // ones: the first step of a graceful shutdown.
+  void EndWatches() { watch_limiter_->EndAll(); }
+  // Watch streams open now.
+  int64_t OpenWatches() const { return watch_limiter_->open(); }
+
  private:
   using StartWatch = std::function<grpc::ServerWriteReactor<grpc::ByteBuffer>*(
       std::string client, const upstream::CallContext& call,

@@ -74,6 +74,7 @@ grpc::Slice KindField(v1::TaskEventKind kind) {
 // performed last).
 class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                         public upstream::WatchSubscriber,
+                        public WatchStream,
                         public std::enable_shared_from_this<WatchCall> {
  public:
   enum class Mode { kTask, kAll };
@@ -106,15 +107,41 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
         raw->mode_ == Mode::kTask
             ? raw->hubs_->SubscribeTask(call, task_uuid, self)
             : raw->hubs_->SubscribeAll(call, catch_up, self);
+    const uint64_t tracked = raw->limiter_->Track(self);
     bool done = false;
     {
       absl::MutexLock lock(&raw->mu_);
       raw->handle_ = handle;
+      raw->tracked_ = tracked;
       done = raw->done_;
     }
     // Finished (and done) already while subscribing: leave at once.
-    if (done) upstream::WatchHubs::Unsubscribe(handle);
+    if (done) {
+      upstream::WatchHubs::Unsubscribe(handle);
+      raw->limiter_->Untrack(tracked);
+    } else if (tracked == 0) {
+      raw->End("GATEWAY_SHUTTING_DOWN", kShuttingDownMessage);
+    }
     return raw;
+  }
+
+  // ---------------------------------------------------------- WatchStream
+
+  void End(absl::string_view reason, absl::string_view message) override {
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || final_.has_value()) return;
+      // What is still queued is not sent: the cursor names the last event
+      // that was, and a resumed stream catches up from there.
+      order_.clear();
+      pending_.clear();
+      final_ = errors::ToGrpcStatus(WithCursor(
+          ErrorStatus(absl::StatusCode::kUnavailable, reason, rpc_, message),
+          reason));
+      step = Decide();
+    }
+    Act(step);
   }
 
   // ---------------------------------------------------- WatchSubscriber
@@ -159,7 +186,8 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
           absl::StrCat("the caller read more slowly than tasks changed and ",
                        max_pending_,
                        " tasks were waiting; resume with the cursor"));
-      final_ = errors::ToGrpcStatus(WithCursor(std::move(status)));
+      final_ = errors::ToGrpcStatus(
+          WithCursor(std::move(status), "CALLER_TOO_SLOW"));
       return;
     }
     order_.push_back(task.task_uuid());
@@ -226,12 +254,15 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void OnDone() override {
     upstream::WatchHandle handle;
+    uint64_t tracked = 0;
     {
       absl::MutexLock lock(&mu_);
       done_ = true;
       handle = handle_;
+      tracked = tracked_;
     }
     upstream::WatchHubs::Unsubscribe(handle);
+    limiter_->Untrack(tracked);
     limiter_->Release(client_);
     // The last statement: may destroy this object.
     std::shared_ptr<WatchCall> keep = std::move(self_);
@@ -252,12 +283,13 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
            (flows_.empty() || flows_.count(task.flow_name()) > 0);
   }
 
-  absl::Status WithCursor(absl::Status status) const
+  // WithCursor re-makes `status` (an ErrorStatus with `reason`) with the
+  // cursor of the last event sent in the ErrorInfo metadata, and RetryInfo 0.
+  absl::Status WithCursor(absl::Status status, absl::string_view reason) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!last_sent_.has_value()) return status;
-    // Re-made with the cursor in the ErrorInfo metadata.
     google::rpc::ErrorInfo info;
-    info.set_reason("CALLER_TOO_SLOW");
+    info.set_reason(std::string(reason));
     info.set_domain(errors::kErrorDomain);
     (*info.mutable_metadata())["operation"] = std::string(rpc_);
     (*info.mutable_metadata())["cursor"] =
@@ -324,6 +356,7 @@ class WatchCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   absl::Mutex mu_;
   upstream::WatchHandle handle_ ABSL_GUARDED_BY(mu_);
+  uint64_t tracked_ ABSL_GUARDED_BY(mu_) = 0;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   // Tasks with a state to send, in the order of their first pending state.
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
@@ -382,6 +415,10 @@ WatchLimiter::WatchLimiter(const WatchOptions& options)
 absl::Status WatchLimiter::Acquire(const std::string& client,
                                    absl::string_view rpc) {
   absl::MutexLock lock(&mu_);
+  if (ended_) {
+    return ErrorStatus(absl::StatusCode::kUnavailable, "GATEWAY_SHUTTING_DOWN",
+                       rpc, kShuttingDownMessage);
+  }
   int64_t& mine = per_client_[client];
   if (mine >= max_per_client_) {
     if (mine == 0) per_client_.erase(client);
@@ -403,6 +440,39 @@ absl::Status WatchLimiter::Acquire(const std::string& client,
   ++mine;
   ++total_;
   return absl::OkStatus();
+}
+
+uint64_t WatchLimiter::Track(std::weak_ptr<WatchStream> stream) {
+  absl::MutexLock lock(&mu_);
+  if (ended_) return 0;
+  const uint64_t id = next_id_++;
+  streams_.emplace(id, std::move(stream));
+  return id;
+}
+
+void WatchLimiter::Untrack(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(id);
+}
+
+void WatchLimiter::EndAll() {
+  std::vector<std::shared_ptr<WatchStream>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    for (auto& [id, weak] : streams_) {
+      if (auto stream = weak.lock()) open.push_back(std::move(stream));
+    }
+  }
+  // Outside the lock: End may finish a stream, whose OnDone untracks it.
+  for (auto& stream : open) {
+    stream->End("GATEWAY_SHUTTING_DOWN", kShuttingDownMessage);
+  }
+}
+
+int64_t WatchLimiter::open() const {
+  absl::MutexLock lock(&mu_);
+  return total_;
 }
 
 void WatchLimiter::Release(const std::string& client) {

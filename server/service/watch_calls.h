@@ -58,23 +58,54 @@ struct WatchOptions {
   FanoutPool* fanout = nullptr;
 };
 
-// WatchLimiter counts open watch streams, in total and per client.
+// WatchStream is an open watch stream as the limiter sees it.
+class WatchStream {
+ public:
+  virtual ~WatchStream() = default;
+  // End finishes the stream soon with UNAVAILABLE, ErrorInfo `reason`, the
+  // cursor of the last event sent (ErrorInfo metadata "cursor") and a
+  // RetryInfo of 0: the caller resumes from it, on another replica.
+  virtual void End(absl::string_view reason, absl::string_view message) = 0;
+};
+
+// WatchLimiter counts open watch streams, in total and per client, and
+// knows them, so that a shutting-down server can end them all.
 // Thread-safe.
 class WatchLimiter {
  public:
   explicit WatchLimiter(const WatchOptions& options);
   // Acquire admits one more stream for `client` or returns
-  // RESOURCE_EXHAUSTED (ErrorInfo WATCH_LIMIT_EXCEEDED) naming the limit.
+  // RESOURCE_EXHAUSTED (ErrorInfo WATCH_LIMIT_EXCEEDED) naming the limit,
+  // or UNAVAILABLE (GATEWAY_SHUTTING_DOWN) after EndAll.
   absl::Status Acquire(const std::string& client, absl::string_view rpc);
   void Release(const std::string& client);
+
+  // Track makes an admitted stream known to EndAll until Untrack(id). After
+  // EndAll it returns 0 and the caller must end the stream itself.
+  uint64_t Track(std::weak_ptr<WatchStream> stream);
+  void Untrack(uint64_t id);
+  // EndAll ends every tracked stream (WatchStream::End with
+  // GATEWAY_SHUTTING_DOWN) and refuses new ones from now on.
+  void EndAll();
+  // Open streams.
+  int64_t open() const;
 
  private:
   const int64_t max_streams_;
   const int64_t max_per_client_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, int64_t> per_client_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, std::weak_ptr<WatchStream>> streams_
+      ABSL_GUARDED_BY(mu_);
 };
+
+// The message of the streams EndAll ends.
+inline constexpr absl::string_view kShuttingDownMessage =
+    "the gateway is shutting down; resume with the cursor (another replica "
+    "takes over)";
 
 // ClientOf names the caller of `context` for the per-client limit: its peer
 // address without the port.

@@ -33,6 +33,8 @@ class TriverseConnectionImpl::Op : public TriverseConnectionImpl::OpBase {
 
   // Immutable once started.
   std::string operation;
+  // The route template, for TriverseConnectionOptions::on_retry.
+  std::string endpoint;
   CallContext context;
   // Starts one attempt on the stub; called for one attempt at a time.
   absl::AnyInvocable<uint64_t(CallOptions, TriverseStub::Callback<T>)> attempt;
@@ -300,6 +302,7 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
                       "the deadline leaves no room for another attempt"));
     return;
   }
+  bool scheduled = false;
   {
     absl::MutexLock lock(&op->mu);
     if (!op->cancelled) {
@@ -314,8 +317,12 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
         }
         self->StartAttempt(op);
       });
-      return;
+      scheduled = true;
     }
+  }
+  if (scheduled) {
+    if (options_.on_retry) options_.on_retry(op->endpoint);
+    return;
   }
   Finish(op, op->Cancelled());
 }
@@ -447,6 +454,7 @@ uint64_t TriverseConnectionImpl::CreateTask(
   if (order_id.empty()) order_id = NewOrderId();
   auto op = std::make_shared<Op<v1::TaskCreation>>();
   op->operation = "CreateTask";
+  op->endpoint = CreateTaskEndpoint(request);
   op->context = std::move(context);
   op->attempt = [stub = stub_, request, order_id](
                     CallOptions o,
@@ -469,6 +477,7 @@ uint64_t TriverseConnectionImpl::GetTask(absl::string_view task_uuid,
                                          Callback<v1::Task> done) {
   auto op = std::make_shared<Op<v1::Task>>();
   op->operation = "GetTask";
+  op->endpoint = std::string(kEndpointGetTask);
   op->context = std::move(context);
   std::string header;
   if (auto raw = LookupReadAfterWrite(task_uuid)) {
@@ -487,22 +496,23 @@ uint64_t TriverseConnectionImpl::GetTask(absl::string_view task_uuid,
 }
 
 // Simple: the reads without extra policy.
-#define TRIVERSE_SIMPLE_OP(T, name, call) \
-  auto op = std::make_shared<Op<T>>();    \
-  op->operation = name;                   \
-  op->context = std::move(context);       \
-  op->attempt = call;                     \
-  {                                       \
-    absl::MutexLock lock(&op->mu);        \
-    op->done = std::move(done);           \
-  }                                       \
+#define TRIVERSE_SIMPLE_OP(T, name, route, call) \
+  auto op = std::make_shared<Op<T>>();           \
+  op->operation = name;                          \
+  op->endpoint = std::string(route);             \
+  op->context = std::move(context);              \
+  op->attempt = call;                            \
+  {                                              \
+    absl::MutexLock lock(&op->mu);               \
+    op->done = std::move(done);                  \
+  }                                              \
   return Start(std::move(op))
 
 uint64_t TriverseConnectionImpl::QuotePrice(
     const v1::QuotePriceRequest& request, CallContext context,
     Callback<v1::PriceQuote> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::PriceQuote, "QuotePrice",
+      v1::PriceQuote, "QuotePrice", kEndpointQuotePrice,
       ([stub = stub_, request](CallOptions o,
                                TriverseStub::Callback<v1::PriceQuote> cb) {
         return stub->QuotePrice(request, std::move(o), std::move(cb));
@@ -513,7 +523,7 @@ uint64_t TriverseConnectionImpl::GetDownloadUrl(
     absl::string_view task_uuid, CallContext context,
     Callback<v1::DownloadUrl> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::DownloadUrl, "GetDownloadUrl",
+      v1::DownloadUrl, "GetDownloadUrl", kEndpointGetDownloadUrl,
       ([stub = stub_, uuid = std::string(task_uuid)](
            CallOptions o, TriverseStub::Callback<v1::DownloadUrl> cb) {
         return stub->GetDownloadUrl(uuid, std::move(o), std::move(cb));
@@ -524,7 +534,7 @@ uint64_t TriverseConnectionImpl::ListOwnModels(
     int64_t page, int64_t size, CallContext context,
     Callback<translate::OwnModelsPage> done) {
   TRIVERSE_SIMPLE_OP(
-      translate::OwnModelsPage, "ListOwnModels",
+      translate::OwnModelsPage, "ListOwnModels", kEndpointListOwnModels,
       ([stub = stub_, page, size](
            CallOptions o, TriverseStub::Callback<translate::OwnModelsPage> cb) {
         return stub->ListOwnModels(page, size, std::move(o), std::move(cb));
@@ -534,7 +544,7 @@ uint64_t TriverseConnectionImpl::ListOwnModels(
 uint64_t TriverseConnectionImpl::GetUser(CallContext context,
                                          Callback<v1::User> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::User, "GetUser",
+      v1::User, "GetUser", kEndpointGetUser,
       ([stub = stub_](CallOptions o, TriverseStub::Callback<v1::User> cb) {
         return stub->GetUser(std::move(o), std::move(cb));
       }));
@@ -543,7 +553,7 @@ uint64_t TriverseConnectionImpl::GetUser(CallContext context,
 uint64_t TriverseConnectionImpl::GetBalance(CallContext context,
                                             Callback<v1::Balance> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::Balance, "GetBalance",
+      v1::Balance, "GetBalance", kEndpointGetBalance,
       ([stub = stub_](CallOptions o, TriverseStub::Callback<v1::Balance> cb) {
         return stub->GetBalance(std::move(o), std::move(cb));
       }));
@@ -578,6 +588,7 @@ uint64_t TriverseConnectionImpl::UploadFile(UploadSpec file,
                                             Callback<std::string> done) {
   auto op = std::make_shared<Op<std::string>>();
   op->operation = "UploadFile";
+  op->endpoint = std::string(UploadEndpoint(file.kind));
   op->context = std::move(context);
   op->rate_limit_only = true;
   op->max_attempt_timeout =
@@ -603,6 +614,7 @@ uint64_t TriverseConnectionImpl::DownloadAsset(
   state->sink = std::move(sink);
   auto op = std::make_shared<Op<Downloaded>>();
   op->operation = "DownloadAsset";
+  op->endpoint = std::string(kEndpointDownloadAsset);
   op->context = std::move(context);
   op->committed =
       std::shared_ptr<const std::atomic<bool>>(state, &state->committed);

@@ -146,6 +146,12 @@ struct TriverseConnectionOptions {
   // The jitter source: returns a value in [0, 1]. Null: absl::BitGen.
   // Tests set it to make backoffs deterministic. Called under a lock.
   absl::AnyInvocable<double()> jitter;
+  // Called once per retry scheduled (after its backoff starts; the
+  // read-after-write NOT_FOUND retries included) with the call's endpoint
+  // template (see kEndpointGetTask and the others in triverse_stub.h). Runs
+  // on the thread that saw the failed attempt, outside the connection's
+  // locks; must not block. Null: nothing is reported.
+  std::function<void(absl::string_view endpoint)> on_retry;
 };
 
 // TriverseConnectionImpl implements the policy over a TriverseStub.

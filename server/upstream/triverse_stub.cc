@@ -1,6 +1,7 @@
 #include "server/upstream/triverse_stub.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <random>
@@ -94,6 +95,13 @@ errors::UpstreamError ErrorFromResponse(absl::string_view operation,
   return e;
 }
 
+// CodeOf is an exchange's code for the observer: the HTTP status, or the
+// transport error's code name.
+std::string CodeOf(const absl::StatusOr<http::HttpResponse>& response) {
+  if (response.ok()) return absl::StrCat(response->status);
+  return absl::StatusCodeToString(response.status().code());
+}
+
 // MetadataOf builds a DownloadAsset's metadata from a 2xx response head.
 v1::AssetMetadata MetadataOf(const http::HttpResponse& head) {
   v1::AssetMetadata metadata;
@@ -117,6 +125,23 @@ std::string RandomBoundary(absl::string_view data) {
 }
 
 }  // namespace
+
+std::string CreateTaskEndpoint(const v1::CreateTaskRequest& request) {
+  const std::string flow = translate::FlowName(request);
+  if (flow.empty() || !IsValidPathId(flow)) return "POST /tasks/{flow}";
+  return absl::StrCat("POST /tasks/", flow);
+}
+
+absl::string_view UploadEndpoint(v1::FileKind kind) {
+  switch (kind) {
+    case v1::FILE_KIND_IMAGE:
+      return kEndpointUploadImage;
+    case v1::FILE_KIND_MODEL:
+      return kEndpointUploadModel;
+    default:
+      return "POST /upload/{kind}";
+  }
+}
 
 bool IsValidPathId(absl::string_view id) {
   if (id.empty() || id.size() > kMaxPathIdLength) return false;
@@ -189,8 +214,20 @@ std::string ParseContentDispositionFileName(absl::string_view value) {
 RestTriverseStub::RestTriverseStub(http::CurlEngine* engine, Options options)
     : engine_(engine), options_(std::move(options)) {}
 
+void RestTriverseStub::Observe(
+    absl::string_view endpoint, absl::string_view code,
+    std::chrono::steady_clock::time_point start) const {
+  if (!options_.observer || endpoint.empty()) return;
+  UpstreamExchange exchange;
+  exchange.endpoint = endpoint;
+  exchange.code = code;
+  exchange.elapsed = absl::FromChrono(std::chrono::steady_clock::now() - start);
+  options_.observer(exchange);
+}
+
 uint64_t RestTriverseStub::Start(
     http::HttpRequest request, const CallOptions& options,
+    absl::string_view endpoint,
     absl::AnyInvocable<void(absl::StatusOr<http::HttpResponse>)> on_response) {
   request.timeout = options.timeout;
   request.headers.emplace_back("Authorization",
@@ -204,18 +241,23 @@ uint64_t RestTriverseStub::Start(
   }
   return engine_->Start(
       std::move(request),
-      [on_response = std::move(on_response)](
+      [this,
+       endpoint = options_.observer ? std::string(endpoint) : std::string(),
+       start = std::chrono::steady_clock::now(),
+       on_response = std::move(on_response)](
           absl::StatusOr<http::HttpResponse> response) mutable {
+        Observe(endpoint, CodeOf(response), start);
         on_response(std::move(response));
       });
 }
 
 template <typename T, typename Parse>
 uint64_t RestTriverseStub::Call(absl::string_view operation,
+                                absl::string_view endpoint,
                                 http::HttpRequest request, CallOptions options,
                                 Parse parse, Callback<T> done) {
   const bool caller_key = options.caller_key;
-  return Start(std::move(request), options,
+  return Start(std::move(request), options, endpoint,
                [this, op = std::string(operation), caller_key,
                 parse = std::move(parse), done = std::move(done)](
                    absl::StatusOr<http::HttpResponse> response) mutable {
@@ -264,7 +306,8 @@ uint64_t RestTriverseStub::CreateTask(const v1::CreateTaskRequest& request,
   http.headers.emplace_back("Content-Type", "application/json");
   http.body = std::move(built->second);
   return Call<v1::TaskCreation>(
-      kOp, std::move(http), std::move(options),
+      kOp, absl::StrCat("POST /tasks/", built->first), std::move(http),
+      std::move(options),
       [order = std::string(client_order_id)](
           absl::string_view data) -> absl::StatusOr<v1::TaskCreation> {
         absl::StatusOr<v1::TaskCreation> c = translate::ParseTaskCreation(data);
@@ -296,8 +339,9 @@ uint64_t RestTriverseStub::GetTask(absl::string_view task_uuid,
     }
     http.headers.emplace_back(std::string(read_after_write_header), "1");
   }
-  return Call<v1::Task>("GetTask", std::move(http), std::move(options),
-                        &translate::ParseTask, std::move(done));
+  return Call<v1::Task>("GetTask", kEndpointGetTask, std::move(http),
+                        std::move(options), &translate::ParseTask,
+                        std::move(done));
 }
 
 uint64_t RestTriverseStub::QuotePrice(const v1::QuotePriceRequest& request,
@@ -314,8 +358,9 @@ uint64_t RestTriverseStub::QuotePrice(const v1::QuotePriceRequest& request,
   http.url = absl::StrCat(options_.base_url, "/tasks/pricing/quote");
   http.headers.emplace_back("Content-Type", "application/json");
   http.body = *std::move(body);
-  return Call<v1::PriceQuote>(kOp, std::move(http), std::move(options),
-                              &translate::ParsePriceQuote, std::move(done));
+  return Call<v1::PriceQuote>(kOp, kEndpointQuotePrice, std::move(http),
+                              std::move(options), &translate::ParsePriceQuote,
+                              std::move(done));
 }
 
 uint64_t RestTriverseStub::GetDownloadUrl(absl::string_view task_uuid,
@@ -328,9 +373,9 @@ uint64_t RestTriverseStub::GetDownloadUrl(absl::string_view task_uuid,
   }
   http::HttpRequest http;
   http.url = absl::StrCat(options_.base_url, "/tasks/url/", task_uuid);
-  return Call<v1::DownloadUrl>("GetDownloadUrl", std::move(http),
-                               std::move(options), &translate::ParseDownloadUrl,
-                               std::move(done));
+  return Call<v1::DownloadUrl>("GetDownloadUrl", kEndpointGetDownloadUrl,
+                               std::move(http), std::move(options),
+                               &translate::ParseDownloadUrl, std::move(done));
 }
 
 uint64_t RestTriverseStub::ListOwnModels(
@@ -341,24 +386,26 @@ uint64_t RestTriverseStub::ListOwnModels(
                           "/platform/generate/own-models?current=", page,
                           "&size=", size);
   return Call<translate::OwnModelsPage>(
-      "ListOwnModels", std::move(http), std::move(options),
-      &translate::ParseOwnModelsPage, std::move(done));
+      "ListOwnModels", kEndpointListOwnModels, std::move(http),
+      std::move(options), &translate::ParseOwnModelsPage, std::move(done));
 }
 
 uint64_t RestTriverseStub::GetUser(CallOptions options,
                                    Callback<v1::User> done) {
   http::HttpRequest http;
   http.url = absl::StrCat(options_.base_url, "/users/me");
-  return Call<v1::User>("GetUser", std::move(http), std::move(options),
-                        &translate::ParseUser, std::move(done));
+  return Call<v1::User>("GetUser", kEndpointGetUser, std::move(http),
+                        std::move(options), &translate::ParseUser,
+                        std::move(done));
 }
 
 uint64_t RestTriverseStub::GetBalance(CallOptions options,
                                       Callback<v1::Balance> done) {
   http::HttpRequest http;
   http.url = absl::StrCat(options_.base_url, "/users/balance");
-  return Call<v1::Balance>("GetBalance", std::move(http), std::move(options),
-                           &translate::ParseBalance, std::move(done));
+  return Call<v1::Balance>("GetBalance", kEndpointGetBalance, std::move(http),
+                           std::move(options), &translate::ParseBalance,
+                           std::move(done));
 }
 
 uint64_t RestTriverseStub::UploadFile(UploadSpec file, CallOptions options,
@@ -414,7 +461,8 @@ uint64_t RestTriverseStub::UploadFile(UploadSpec file, CallOptions options,
   absl::StrAppend(&http.body, "\r\n--", boundary, "--\r\n");
   file.bytes.clear();
   return Call<std::string>(
-      "UploadFile", std::move(http), std::move(options),
+      "UploadFile", UploadEndpoint(file.kind), std::move(http),
+      std::move(options),
       [](absl::string_view data) -> absl::StatusOr<std::string> {
         rapidjson::Document doc;
         doc.Parse(data.data(), data.size());
@@ -492,32 +540,41 @@ uint64_t RestTriverseStub::DownloadAsset(
     return true;
   };
   const bool caller_key = options.caller_key;
-  return Start(std::move(http), options,
-               [this, kOp, caller_key, state, done = std::move(done)](
-                   absl::StatusOr<http::HttpResponse> response) mutable {
-                 if (state->sink_stopped) {
-                   return done(absl::CancelledError(
-                       absl::StrCat(kOp, ": the sink stopped the download")));
-                 }
-                 if (state->have_head && !state->success &&
-                     (response.ok() || state->error_body_cut)) {
-                   // An upstream error: never the sink's business.
-                   http::HttpResponse error = std::move(state->head);
-                   error.body = std::move(state->error_body);
-                   return done(errors::AsStatus(ErrorFromResponse(
-                       kOp, error, caller_key, options_.now())));
-                 }
-                 // Transport errors, before or after the head, are the
-                 // engine's.
-                 if (!response.ok()) return done(std::move(response).status());
-                 if (!state->have_head) {
-                   // The engine reports the head of every complete response;
-                   // without it the body went nowhere.
-                   return done(absl::InternalError(absl::StrCat(
-                       kOp, ": the response head was not reported")));
-                 }
-                 done(absl::OkStatus());
-               });
+  // Reported here rather than by Start: an error body cut short ends the
+  // transfer with a transport error, yet the exchange had an HTTP status.
+  return Start(
+      std::move(http), options, /*endpoint=*/"",
+      [this, kOp, caller_key, state, start = std::chrono::steady_clock::now(),
+       done = std::move(done)](
+          absl::StatusOr<http::HttpResponse> response) mutable {
+        Observe(kEndpointDownloadAsset,
+                state->have_head && (response.ok() || !state->success)
+                    ? absl::StrCat(state->head.status)
+                    : CodeOf(response),
+                start);
+        if (state->sink_stopped) {
+          return done(absl::CancelledError(
+              absl::StrCat(kOp, ": the sink stopped the download")));
+        }
+        if (state->have_head && !state->success &&
+            (response.ok() || state->error_body_cut)) {
+          // An upstream error: never the sink's business.
+          http::HttpResponse error = std::move(state->head);
+          error.body = std::move(state->error_body);
+          return done(errors::AsStatus(
+              ErrorFromResponse(kOp, error, caller_key, options_.now())));
+        }
+        // Transport errors, before or after the head, are the
+        // engine's.
+        if (!response.ok()) return done(std::move(response).status());
+        if (!state->have_head) {
+          // The engine reports the head of every complete response;
+          // without it the body went nowhere.
+          return done(absl::InternalError(
+              absl::StrCat(kOp, ": the response head was not reported")));
+        }
+        done(absl::OkStatus());
+      });
 }
 
 uint64_t RestTriverseStub::WatchAll(
@@ -542,7 +599,17 @@ uint64_t RestTriverseStub::WatchAll(
         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *since, absl::UTCTimeZone()));
   }
   ws.headers = std::move(options.extra_headers);
-  ws.on_open = std::move(handler.on_open);
+  // The observer sees the upgrade (101, when on_open runs) or its failure
+  // (the refusal's status or the transport error, when the socket ends
+  // without having opened); a socket's lifetime is no request latency.
+  auto opened = std::make_shared<bool>(false);  // Engine thread only.
+  const auto start = std::chrono::steady_clock::now();
+  ws.on_open = [this, opened, start,
+                on_open = std::move(handler.on_open)]() mutable {
+    *opened = true;
+    Observe(kEndpointWatchAll, "101", start);
+    if (on_open) on_open();
+  };
   ws.on_message = [on_frame = std::move(handler.on_frame)](
                       absl::string_view message, bool is_text) mutable {
     if (!is_text) {
@@ -561,8 +628,14 @@ uint64_t RestTriverseStub::WatchAll(
   };
   const bool caller_key = options.caller_key;
   return engine_->OpenWebSocket(
-      std::move(ws), [done = std::move(done), caller_key](
+      std::move(ws), [this, opened, start, done = std::move(done), caller_key](
                          absl::StatusOr<http::WebSocketEnd> end) mutable {
+        if (!*opened) {
+          Observe(kEndpointWatchAll,
+                  end.ok() ? absl::StrCat(end->http_status)
+                           : absl::StatusCodeToString(end.status().code()),
+                  start);
+        }
         if (!end.ok()) {
           done(std::move(end).status());
           return;

@@ -5,7 +5,9 @@
 #ifndef TRIVERSE_SERVER_UPSTREAM_TRIVERSE_STUB_H_
 #define TRIVERSE_SERVER_UPSTREAM_TRIVERSE_STUB_H_
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -84,6 +86,48 @@ struct WatchHandler {
   // One task event, or DATA_LOSS for a record that does not parse.
   // Required.
   absl::AnyInvocable<void(absl::StatusOr<translate::WatchFrame>)> on_frame;
+};
+
+// Endpoint templates: the route of each upstream request with every id
+// replaced by a placeholder, for metrics labels (never a concrete id, a key
+// or a query string).
+inline constexpr absl::string_view kEndpointGetTask = "GET /tasks/{uuid}";
+inline constexpr absl::string_view kEndpointQuotePrice =
+    "POST /tasks/pricing/quote";
+inline constexpr absl::string_view kEndpointGetDownloadUrl =
+    "GET /tasks/url/{uuid}";
+inline constexpr absl::string_view kEndpointListOwnModels =
+    "GET /platform/generate/own-models";
+inline constexpr absl::string_view kEndpointGetUser = "GET /users/me";
+inline constexpr absl::string_view kEndpointGetBalance = "GET /users/balance";
+inline constexpr absl::string_view kEndpointUploadImage = "POST /upload/image";
+inline constexpr absl::string_view kEndpointUploadModel = "POST /upload/model";
+inline constexpr absl::string_view kEndpointDownloadAsset =
+    "GET /tasks/download/{uuid}";
+inline constexpr absl::string_view kEndpointWatchAll = "GET /tasks/watch/all";
+
+// CreateTaskEndpoint is "POST /tasks/<flow>" for the flow `request` selects
+// (a name from our own table, e.g. "POST /tasks/text-to-model"), or
+// "POST /tasks/{flow}" when none is selected.
+std::string CreateTaskEndpoint(const v1::CreateTaskRequest& request);
+
+// UploadEndpoint is kEndpointUploadImage or kEndpointUploadModel for
+// `kind`, "POST /upload/{kind}" otherwise.
+absl::string_view UploadEndpoint(v1::FileKind kind);
+
+// UpstreamExchange is one request that reached the network, as
+// RestTriverseStub::Options::observer sees it once it has ended.
+struct UpstreamExchange {
+  // The route template (one of the kEndpoint* values above, or
+  // CreateTaskEndpoint's).
+  absl::string_view endpoint;
+  // The final HTTP status as a decimal number ("200", "404", "101" for a
+  // WebSocket upgrade), or the transport error's code name when no
+  // response arrived ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", ...).
+  absl::string_view code;
+  // From the request's start to its response (a WebSocket: to the upgrade;
+  // a download: to the end of the body).
+  absl::Duration elapsed;
 };
 
 // TriverseStub is the interface of the Stub layer. Every method starts one
@@ -208,6 +252,11 @@ class RestTriverseStub : public TriverseStub {
     std::string base_url;
     // The clock for HTTP-date Retry-After values.
     absl::AnyInvocable<absl::Time() const> now = [] { return absl::Now(); };
+    // Called once per request that reached the network, when it ends (a
+    // WebSocket: when the upgrade succeeded or failed), on the engine
+    // thread; must not block. Requests rejected before the network are not
+    // reported. Null: nothing is reported.
+    std::function<void(const UpstreamExchange&)> observer;
   };
 
   RestTriverseStub(http::CurlEngine* engine, Options options);
@@ -239,12 +288,19 @@ class RestTriverseStub : public TriverseStub {
  private:
   // Start sends `request` with the stub's headers and hands the complete
   // response (any status) or the transport error to `on_response`.
+  // `endpoint` (a template that outlives the request, or empty) is reported
+  // to the observer with the response's status or the transport error.
   uint64_t Start(
       http::HttpRequest request, const CallOptions& options,
+      absl::string_view endpoint,
       absl::AnyInvocable<void(absl::StatusOr<http::HttpResponse>)> on_response);
   template <typename T, typename Parse>
-  uint64_t Call(absl::string_view operation, http::HttpRequest request,
-                CallOptions options, Parse parse, Callback<T> done);
+  uint64_t Call(absl::string_view operation, absl::string_view endpoint,
+                http::HttpRequest request, CallOptions options, Parse parse,
+                Callback<T> done);
+  // Observe reports one exchange to the observer, if any.
+  void Observe(absl::string_view endpoint, absl::string_view code,
+               std::chrono::steady_clock::time_point start) const;
 
   http::CurlEngine* const engine_;
   const Options options_;

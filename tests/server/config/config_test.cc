@@ -148,7 +148,83 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"watch-reconnect-backoff", "-1s", "--watch-reconnect-backoff"},
         Bad{"watch-poll-interval", "often", "--watch-poll-interval"},
         Bad{"max-watch-streams", "0", "--max-watch-streams"},
-        Bad{"max-watches-per-client", "lots", "--max-watches-per-client"}));
+        Bad{"max-watches-per-client", "lots", "--max-watches-per-client"},
+        Bad{"metrics-listen", "9464", "--metrics-listen"},
+        Bad{"reflection", "perhaps", "--reflection"},
+        Bad{"shutdown-grace", "0s", "--shutdown-grace"},
+        Bad{"max-connection-age", "forever", "--max-connection-age"},
+        Bad{"max-connection-age-grace", "-5m", "--max-connection-age-grace"},
+        Bad{"keepalive-time", "0s", "--keepalive-time"},
+        Bad{"keepalive-min-time", "x", "--keepalive-min-time"},
+        Bad{"max-concurrent-streams", "0", "--max-concurrent-streams"},
+        Bad{"memory-quota", "1Ti", "--memory-quota"},
+        Bad{"memory-quota", "-1", "--memory-quota"}));
+
+TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
+  auto c = LoadConfig(WithKey());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_listen, "0.0.0.0:9464");
+  EXPECT_TRUE(c->reflection);
+  EXPECT_FALSE(c->tls.enabled());
+  EXPECT_EQ(c->shutdown_grace, absl::Seconds(20));
+  EXPECT_EQ(c->limits.max_connection_age, absl::Minutes(30));
+  EXPECT_EQ(c->limits.max_connection_age_grace, absl::Minutes(5));
+  EXPECT_EQ(c->limits.keepalive_time, absl::Minutes(1));
+  EXPECT_EQ(c->limits.keepalive_min_time, absl::Seconds(20));
+  EXPECT_EQ(c->limits.max_concurrent_streams, 10000);
+  EXPECT_EQ(c->limits.memory_quota, int64_t{1} << 30);
+
+  TempFile file(R"({"reflection": false, "memory_quota": "768Mi",
+                    "max_connection_age": "10m"})");
+  ConfigInputs in = WithKey();
+  in.flags["config"] = file.path();
+  in.env["TRIVERSE_METRICS_LISTEN"] = "off";
+  in.env["TRIVERSE_SHUTDOWN_GRACE"] = "5s";
+  in.flags["max-concurrent-streams"] = "100";
+  in.flags["memory-quota"] = "2G";
+  c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->reflection);                                 // file
+  EXPECT_EQ(c->limits.max_connection_age, absl::Minutes(10));  // file
+  EXPECT_EQ(c->metrics_listen, "");                            // env: off
+  EXPECT_EQ(c->shutdown_grace, absl::Seconds(5));              // env
+  EXPECT_EQ(c->limits.max_concurrent_streams, 100);            // flag
+  EXPECT_EQ(c->limits.memory_quota, 2000000000);  // flag beats the file
+}
+
+TEST(ConfigTest, TlsNeedsCertAndKeyAndMutualTlsNeedsBoth) {
+  TempFile cert("cert"), key("key"), ca("ca");
+  ConfigInputs in = WithKey();
+  in.flags["tls-cert-file"] = "/no/such/cert.pem";
+  in.flags["tls-key-file"] = key.path();
+  auto missing = LoadConfig(in);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("--tls-cert-file: cannot read file /no/such/cert.pem"));
+
+  in = WithKey();
+  in.flags["tls-cert-file"] = cert.path();
+  auto c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("tls-cert-file and tls-key-file go together"));
+
+  in = WithKey();
+  in.flags["tls-client-ca-file"] = ca.path();
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("mutual TLS"));
+
+  in.flags["tls-cert-file"] = cert.path();
+  in.env["TRIVERSE_TLS_KEY_FILE"] = key.path();
+  c = LoadConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->tls.enabled());
+  EXPECT_EQ(c->tls.cert_file, cert.path());
+  EXPECT_EQ(c->tls.key_file, key.path());
+  EXPECT_EQ(c->tls.client_ca_file, ca.path());
+}
 
 TEST(ConfigTest, WatchSettingsFromEverySource) {
   TempFile file(R"({"watch_grace": "5s", "max_watch_streams": 50})");

@@ -64,6 +64,18 @@ constexpr const char* kEverySetting[] = {
     "watch-poll-interval",
     "max-watch-streams",
     "max-watches-per-client",
+    "metrics-listen",
+    "reflection",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-client-ca-file",
+    "shutdown-grace",
+    "max-connection-age",
+    "max-connection-age-grace",
+    "keepalive-time",
+    "keepalive-min-time",
+    "max-concurrent-streams",
+    "memory-quota",
     "config",
 };
 

@@ -4,17 +4,22 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/emulator/testing_util/process.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/rpc_details.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 namespace triverse {
@@ -82,6 +87,7 @@ TEST(GatewayBinaryTest, ServesFromAKeyFileAndDrainsOnSigterm) {
   const std::string port_file = TempPath("gateway-port");
   std::remove(port_file.c_str());
   Gateway p({"--listen", "127.0.0.1:0", "--port-file", port_file,
+             "--metrics-listen=127.0.0.1:0",
              absl::StrCat("--upstream-url=", emu.Api("")),
              absl::StrCat("--api-key-file=", key_file)},
             {"TRIVERSE_API_KEY"});
@@ -104,9 +110,139 @@ TEST(GatewayBinaryTest, ServesFromAKeyFileAndDrainsOnSigterm) {
   }
   kill(p.pid(), SIGTERM);
   EXPECT_EQ(ExitCode(p.Wait()), 0);
-  EXPECT_THAT(p.output(), HasSubstr("draining"));
+  EXPECT_THAT(p.output(), HasSubstr("not serving; ending 0 watch streams"));
+  EXPECT_THAT(p.output(), HasSubstr("stopped"));
   std::remove(key_file.c_str());
   std::remove(port_file.c_str());
+}
+
+// StartGateway runs the binary on a free port against `emu` and returns
+// its port (0 on failure).
+int StartGateway(Gateway& p, const std::string& port_file) {
+  if (p.pid() <= 0 || !p.ReadUntil("serving", kWait)) return 0;
+  int port = 0;
+  std::ifstream(port_file) >> port;
+  return port;
+}
+
+std::vector<std::string> GatewayArgs(const testing_util::TestEmulator& emu,
+                                     const std::string& port_file) {
+  return {"--listen=127.0.0.1:0",
+          "--port-file",
+          port_file,
+          absl::StrCat("--upstream-url=", emu.Api("")),
+          "--shutdown-grace=10s",
+          "--metrics-listen=127.0.0.1:0"};
+}
+
+// The rolling-update story: SIGTERM while watches are open. Health
+// turns NOT_SERVING, the watch ends with UNAVAILABLE and its cursor, the
+// process exits 0 in time, and the watcher resumes on another instance and
+// gets the rest of the task, ending with one FINALIZED.
+TEST(GatewayBinaryTest, SigtermEndsWatchesWithACursorToResumeElsewhere) {
+  testing_util::TestEmulator emu;
+  ASSERT_TRUE(emu.start_status().ok());
+  emu.clock().Set(absl::Now());  // the hub's `since` is in real time
+  const std::string port_a = TempPath("gateway-a-port");
+  const std::string port_b = TempPath("gateway-b-port");
+  std::remove(port_a.c_str());
+  std::remove(port_b.c_str());
+  const std::string key_env =
+      absl::StrCat("TRIVERSE_API_KEY=", testing_util::kKeyA);
+  Gateway a(GatewayArgs(emu, port_a), {key_env});
+  const int a_port = StartGateway(a, port_a);
+  ASSERT_GT(a_port, 0) << a.output();
+
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", a_port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::TaskService::NewStub(channel);
+  v1::TaskCreation created;
+  {
+    v1::CreateTaskRequest req;
+    req.mutable_text_to_model()->set_prompt("a chair through a restart");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+    ASSERT_TRUE(stub->CreateTask(&ctx, req, &created).ok());
+  }
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckRequest readiness;
+  readiness.set_service("readiness");
+  grpc::ClientContext health_ctx;
+  health_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto health_watch = health->Watch(&health_ctx, readiness);
+  grpc::health::v1::HealthCheckResponse state;
+  ASSERT_TRUE(health_watch->Read(&state));
+  EXPECT_EQ(state.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  v1::WatchTaskRequest watch_req;
+  watch_req.set_task_uuid(created.task_uuid());
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto watch = stub->WatchTask(&watch_ctx, watch_req);
+  v1::TaskEvent last;
+  ASSERT_TRUE(watch->Read(&last));
+  ASSERT_EQ(last.kind(), v1::TASK_EVENT_KIND_SNAPSHOT);
+
+  const absl::Time signalled = absl::Now();
+  kill(a.pid(), SIGTERM);
+  ASSERT_TRUE(health_watch->Read(&state));
+  EXPECT_EQ(state.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // A health watch is a call in flight too: the client ends it, or the
+  // gateway would wait for it until the end of the grace period.
+  health_ctx.TryCancel();
+  v1::TaskEvent more;
+  while (watch->Read(&more)) last = more;
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  auto info = testing_util::FindDetail<google::rpc::ErrorInfo>(ended);
+  ASSERT_TRUE(info.has_value()) << ended.error_message();
+  EXPECT_EQ(info->reason(), "GATEWAY_SHUTTING_DOWN");
+  const std::string cursor = info->metadata().at("cursor");
+  EXPECT_EQ(cursor, last.cursor());
+  EXPECT_EQ(ExitCode(a.Wait()), 0);
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(10));
+  EXPECT_THAT(a.output(), HasSubstr("ending 1 watch streams"));
+
+  // Another instance takes over: the watcher resumes from its cursor.
+  Gateway b(GatewayArgs(emu, port_b), {key_env});
+  const int b_port = StartGateway(b, port_b);
+  ASSERT_GT(b_port, 0) << b.output();
+  auto stub_b = v1::TaskService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", b_port), grpc::InsecureChannelCredentials()));
+  watch_req.set_resume_cursor(cursor);
+  grpc::ClientContext resume_ctx;
+  resume_ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto resumed = stub_b->WatchTask(&resume_ctx, watch_req);
+  int finalized = 0;
+  v1::Task final_task;
+  std::atomic<bool> watching{true};
+  std::thread clock([&emu, &watching] {
+    // The task runs on the emulator's clock: move it while the watch is
+    // open, until the watch has ended (or the task surely has).
+    for (int i = 0; i < 120 && watching; ++i) emu.AdvanceBy(absl::Seconds(1));
+  });
+  while (resumed->Read(&more)) {
+    EXPECT_NE(more.kind(), v1::TASK_EVENT_KIND_UNSPECIFIED);
+    EXPECT_GE(more.task().progress(), last.task().progress());
+    if (more.kind() == v1::TASK_EVENT_KIND_FINALIZED) {
+      ++finalized;
+      final_task = more.task();
+    }
+    last = more;
+  }
+  watching = false;
+  clock.join();
+  grpc::Status done = resumed->Finish();
+  EXPECT_TRUE(done.ok()) << done.error_message();
+  EXPECT_EQ(finalized, 1);
+  EXPECT_EQ(final_task.status(), v1::TASK_STATUS_SUCCESS);
+  kill(b.pid(), SIGTERM);
+  EXPECT_EQ(ExitCode(b.Wait()), 0);
+  for (const Gateway* g : {&a, &b}) {
+    EXPECT_THAT(g->output(), Not(HasSubstr(testing_util::kKeyA)));
+  }
+  std::remove(port_a.c_str());
+  std::remove(port_b.c_str());
 }
 
 }  // namespace

@@ -4,9 +4,15 @@
 // keys, and 200 concurrent RPCs.
 #include "server/gateway/gateway.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +26,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
 #include "tests/server/testing_util/rpc_details.h"
@@ -30,6 +37,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using testing_util::FailFirst;
 using testing_util::SetFaults;
 using testing_util::Stat;
@@ -177,6 +185,192 @@ TEST_F(GatewayTest, HealthServesTheServerAndTheServiceByName) {
   auto ctx = Context();
   EXPECT_EQ(health->Check(ctx.get(), unknown, &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// ClosedPort is a loopback port nobody listens on (bound, then closed).
+int ClosedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+using grpc::health::v1::HealthCheckResponse;
+
+HealthCheckResponse::ServingStatus HealthOf(int port,
+                                            const std::string& service) {
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  HealthCheckResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  grpc::Status s = health->Check(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << service << ": " << s.error_message();
+  return resp.status();
+}
+
+TEST_F(GatewayTest, LivenessIsTheProcessReadinessIsTheUpstream) {
+  const int port = gateway_->port();
+  EXPECT_EQ(HealthOf(port, "liveness"), HealthCheckResponse::SERVING);
+  EXPECT_EQ(HealthOf(port, "readiness"), HealthCheckResponse::SERVING);
+  EXPECT_TRUE(gateway_->ready());
+
+  // An upstream that refuses connections: alive, not ready.
+  config_.upstream_url =
+      absl::StrCat("http://127.0.0.1:", ClosedPort(), "/api/v1");
+  Restart();
+  const int down = gateway_->port();
+  EXPECT_EQ(HealthOf(down, "liveness"), HealthCheckResponse::SERVING);
+  for (const char* service : {"readiness", "", "triverse.v1.TaskService"}) {
+    EXPECT_EQ(HealthOf(down, service), HealthCheckResponse::NOT_SERVING)
+        << service;
+  }
+  EXPECT_FALSE(gateway_->ready());
+}
+
+TEST_F(GatewayTest, ReadinessFollowsTheUpstreamGoingAway) {
+  GatewayOptions options;
+  options.probe_interval = absl::Milliseconds(20);
+  gateway_.reset();
+  auto g = Gateway::Start(config_, options);
+  ASSERT_TRUE(g.ok()) << g.status();
+  gateway_ = *std::move(g);
+  ASSERT_TRUE(gateway_->ready());
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("readiness");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto watch = health->Watch(&ctx, req);
+  HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  EXPECT_EQ(update.status(), HealthCheckResponse::SERVING);
+  emu_.reset();  // the upstream goes away
+  ASSERT_TRUE(watch->Read(&update));
+  EXPECT_EQ(update.status(), HealthCheckResponse::NOT_SERVING);
+  ctx.TryCancel();
+  EXPECT_FALSE(gateway_->ready());
+  EXPECT_EQ(HealthOf(gateway_->port(), "readiness"),
+            HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(HealthOf(gateway_->port(), "liveness"),
+            HealthCheckResponse::SERVING);
+}
+
+// ListServicesStatus asks server reflection for the services, through the
+// generic stub (one request, then half-close: one response).
+grpc::Status ListServicesStatus(int port, std::string* response_bytes) {
+  grpc::GenericStub generic(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  const char list_services[] = {0x3a, 0x00};  // list_services = ""
+  grpc::Slice slice(list_services, sizeof(list_services));
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext ctx;
+  absl::Mutex mu;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+        absl::MutexLock lock(&mu);
+        status = std::move(s);
+        done = true;
+      });
+  absl::MutexLock lock(&mu);
+  EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(60)));
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) {
+      response_bytes->append(reinterpret_cast<const char*>(s.begin()),
+                             s.size());
+    }
+  }
+  return status;
+}
+
+TEST_F(GatewayTest, ReflectionIsOnByDefaultAndCanBeTurnedOff) {
+  std::string bytes;
+  grpc::Status on = ListServicesStatus(gateway_->port(), &bytes);
+  ASSERT_TRUE(on.ok()) << on.error_message();
+  EXPECT_THAT(bytes, HasSubstr("triverse.v1.TaskService"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+
+  config_.reflection = false;
+  Restart();
+  bytes.clear();
+  EXPECT_EQ(ListServicesStatus(gateway_->port(), &bytes).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(GatewayTest, MetricsAfterTrafficNameMethodsAndRoutesNeverKeysOrIds) {
+  config_.metrics_listen = "127.0.0.1:0";
+  Restart();
+  ASSERT_GT(gateway_->metrics_port(), 0);
+  const v1::TaskCreation created = Create("a measured chair");
+  v1::Task task;
+  ASSERT_TRUE(Get(created.task_uuid(), &task).ok());
+  v1::GetTaskRequest bad;
+  auto ctx = Context();
+  ASSERT_FALSE(stub_->GetTask(ctx.get(), bad, &task).ok());
+
+  const testing_util::HttpResponse scrape = testing_util::HttpGet(
+      absl::StrCat("http://127.0.0.1:", gateway_->metrics_port(), "/metrics"));
+  ASSERT_EQ(scrape.status, 200) << scrape.body;
+  const std::string& m = scrape.body;
+  EXPECT_THAT(m, HasSubstr("grpc_server_handled_total{grpc_code=\"OK\","
+                           "grpc_method=\"CreateTask\","
+                           "grpc_service=\"triverse.v1.TaskService\","
+                           "grpc_type=\"unary\"} 1"));
+  EXPECT_THAT(m, HasSubstr("grpc_code=\"InvalidArgument\",grpc_method="
+                           "\"GetTask\""));
+  EXPECT_THAT(m, HasSubstr("grpc_server_handling_seconds_bucket"));
+  EXPECT_THAT(m, HasSubstr("triverse_upstream_requests_total{code=\"200\","
+                           "endpoint=\"GET /tasks/{uuid}\"}"));
+  EXPECT_THAT(m, HasSubstr("triverse_watch_streams_active 0"));
+  EXPECT_THAT(m, HasSubstr("triverse_upstream_websockets_open"));
+  EXPECT_THAT(m, Not(HasSubstr(created.task_uuid())));
+  EXPECT_THAT(m, Not(HasSubstr(testing_util::kKeyA)));
+}
+
+TEST_F(GatewayTest, ShutdownEndsWatchesWithTheirCursorThenRefusesCalls) {
+  const v1::TaskCreation created = Create("a chair to watch");
+  v1::WatchTaskRequest req;
+  req.set_task_uuid(created.task_uuid());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto reader = stub_->WatchTask(&ctx, req);
+  v1::TaskEvent snapshot;
+  ASSERT_TRUE(reader->Read(&snapshot));
+  ASSERT_EQ(snapshot.kind(), v1::TASK_EVENT_KIND_SNAPSHOT);
+  EXPECT_EQ(gateway_->OpenWatches(), 1);
+
+  // The emulator's clock stands still: nothing else would end this watch.
+  std::thread stopper([this] { gateway_->Shutdown(absl::Seconds(10)); });
+  v1::TaskEvent more;
+  while (reader->Read(&more)) snapshot = more;
+  const grpc::Status status = reader->Finish();
+  stopper.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(status), "GATEWAY_SHUTTING_DOWN");
+  EXPECT_THAT(status.error_message(), HasSubstr("resume with the cursor"));
+  auto info = testing_util::FindDetail<google::rpc::ErrorInfo>(status);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->metadata().at("cursor"), snapshot.cursor());
+  auto retry = testing_util::FindDetail<google::rpc::RetryInfo>(status);
+  ASSERT_TRUE(retry.has_value());
+
+  v1::Task task;
+  EXPECT_EQ(Get(created.task_uuid(), &task, absl::Seconds(5)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
 }
 
 // WatchTask and WatchTasks read their requests themselves (raw methods): a
