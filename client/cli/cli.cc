@@ -2,6 +2,9 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -26,6 +30,7 @@
 #include "client/cli/flags.h"
 #include "client/cli/output.h"
 #include "client/triverse_client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace triverse::client::cli {
 namespace {
@@ -67,6 +72,19 @@ std::vector<FlagSpec> GlobalFlags() {
             "deadline of each call, e.g. 30s, 2m (default 30s; download and "
             "upload 10m)"),
       Value("output", "json|table", "output format (default table)", 'o'),
+      Value("tls-ca", "FILE",
+            "speak TLS, trusting the CAs in FILE (PEM) for the gateway's "
+            "certificate"),
+      Value("tls-cert", "FILE",
+            "with --tls-key: present this client certificate (PEM; mutual "
+            "TLS)"),
+      Value("tls-key", "FILE", "the private key of --tls-cert (PEM)"),
+      Value("tls-server-name", "NAME",
+            "check the gateway's certificate for NAME instead of the host "
+            "of --gateway"),
+      Switch("tls-no-verify",
+             "speak TLS without checking the gateway's certificate (for "
+             "loopback health probes only)"),
       Switch("help", "show help", 'h'),
   };
 }
@@ -110,6 +128,10 @@ struct Invocation {
   // Whether -o was given (watch: JSON lines unless a terminal or -o table).
   bool format_given = false;
   std::unique_ptr<Client> client;
+  // --timeout (health's deadline; the client has its own copy).
+  absl::Duration timeout = absl::Seconds(30);
+  // The channel the client uses (health checks use it too).
+  std::shared_ptr<grpc::Channel> channel;
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
@@ -647,6 +669,30 @@ int RunModels(Invocation& inv) {
   return kExitOk;
 }
 
+int RunHealth(Invocation& inv) {
+  const std::string service =
+      inv.flags.positionals.empty() ? "" : inv.flags.positionals[0];
+  auto health = grpc::health::v1::Health::NewStub(inv.channel);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+  const grpc::Status status = health->Check(&context, request, &response);
+  if (!status.ok()) return Fail(inv, FromGrpcStatus(status));
+  const std::string name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+          response.status());
+  if (inv.format == OutputFormat::kJson) {
+    *inv.out << ToJson(response);
+  } else {
+    *inv.out << (service.empty() ? "server" : service) << ": " << name << "\n";
+  }
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitNotServing;
+}
+
 int RunAccount(Invocation& inv) {
   absl::StatusOr<v1::Account> account = inv.client->GetAccount();
   if (!account.ok()) return Fail(inv, account.status());
@@ -919,6 +965,16 @@ const std::vector<Command>& Commands() {
                  0,
                  {},
                  RunAccount});
+    c.push_back({"health",
+                 "[SERVICE]",
+                 "ask the gateway's health service (server, liveness, "
+                 "readiness, triverse.v1.TaskService); exit 0 when SERVING, "
+                 "5 when not",
+                 false,
+                 0,
+                 1,
+                 {},
+                 RunHealth});
     return c;
   }());
   return *commands;
@@ -1013,7 +1069,75 @@ std::string CommandHelp(const Command& c, const pb::FieldDescriptor* flow) {
 
 bool IsGlobalValueFlag(absl::string_view arg) {
   return arg == "--gateway" || arg == "--api-key-file" || arg == "--timeout" ||
-         arg == "--output" || arg == "-o";
+         arg == "--output" || arg == "-o" || arg == "--tls-ca" ||
+         arg == "--tls-cert" || arg == "--tls-key" ||
+         arg == "--tls-server-name";
+}
+
+absl::StatusOr<std::string> ReadPem(absl::string_view flag,
+                                    const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot read ", path));
+  }
+  return text.str();
+}
+
+// MakeChannel: plaintext, or TLS when a --tls-* flag is given.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const ParsedFlags& flags, const std::string& target) {
+  const std::optional<std::string> ca = flags.Last("tls-ca");
+  const std::optional<std::string> cert = flags.Last("tls-cert");
+  const std::optional<std::string> key = flags.Last("tls-key");
+  const std::optional<std::string> server_name = flags.Last("tls-server-name");
+  const bool no_verify = flags.Has("tls-no-verify");
+  if (!ca && !cert && !key && !server_name && !no_verify) {
+    return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  }
+  if (cert.has_value() != key.has_value()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (ca && no_verify) {
+    return absl::InvalidArgumentError(
+        "--tls-ca and --tls-no-verify exclude each other");
+  }
+  std::string ca_pem, cert_pem, key_pem;
+  for (auto [flag, path, pem] : {std::tuple{"tls-ca", &ca, &ca_pem},
+                                 std::tuple{"tls-cert", &cert, &cert_pem},
+                                 std::tuple{"tls-key", &key, &key_pem}}) {
+    if (!path->has_value()) continue;
+    absl::StatusOr<std::string> text = ReadPem(flag, **path);
+    if (!text.ok()) return text.status();
+    *pem = *std::move(text);
+  }
+  grpc::ChannelArguments args;
+  if (server_name) args.SetSslTargetNameOverride(*server_name);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (no_verify) {
+    grpc::experimental::TlsChannelCredentialsOptions options;
+    options.set_verify_server_certs(false);
+    options.set_check_call_host(false);
+    options.set_certificate_verifier(
+        std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
+    if (cert) {
+      options.set_certificate_provider(
+          std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+              std::vector<grpc::experimental::IdentityKeyCertPair>{
+                  {key_pem, cert_pem}}));
+      options.watch_identity_key_cert_pairs();
+    }
+    credentials = grpc::experimental::TlsCredentials(options);
+  } else {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ca_pem;  // empty: the system's roots
+    options.pem_cert_chain = cert_pem;
+    options.pem_private_key = key_pem;
+    credentials = grpc::SslCredentials(options);
+  }
+  return grpc::CreateCustomChannel(target, credentials, args);
 }
 
 absl::StatusOr<std::optional<std::string>> LoadApiKey(
@@ -1183,6 +1307,7 @@ int RunCli(std::vector<std::string> args, std::istream& in, std::ostream& out,
       return UsageError(inv, "--timeout: must be positive");
     }
     options.default_timeout = *d;
+    inv.timeout = *d;
     options.timeouts.clear();
   }
   absl::StatusOr<std::optional<std::string>> key = LoadApiKey(inv.flags, env);
@@ -1198,10 +1323,16 @@ int RunCli(std::vector<std::string> args, std::istream& in, std::ostream& out,
     gateway = *flag;
   }
 
-  std::shared_ptr<grpc::Channel> channel =
-      env.channel_factory
-          ? env.channel_factory(gateway)
-          : grpc::CreateChannel(gateway, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel;
+  if (env.channel_factory) {
+    channel = env.channel_factory(gateway);
+  } else {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> made =
+        MakeChannel(inv.flags, gateway);
+    if (!made.ok()) return UsageError(inv, made.status().message());
+    channel = *std::move(made);
+  }
+  inv.channel = channel;
   inv.client = std::make_unique<Client>(std::move(channel), std::move(options));
   return inv.command->run(inv);
 }

@@ -29,6 +29,8 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitTaskFailed = 3;
 // --wait or watch: the task ended CANCELLED.
 inline constexpr int kExitTaskCancelled = 4;
+// health: the service answered, but not SERVING.
+inline constexpr int kExitNotServing = 5;
 // A call failed with gRPC code N: exit kExitGrpcBase + N (11 CANCELLED ...
 // 15 NOT_FOUND ... 24 UNAVAILABLE, 25 DATA_LOSS, 26 UNAUTHENTICATED).
 inline constexpr int kExitGrpcBase = 10;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/cli/cli.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
@@ -140,6 +141,53 @@ TEST_F(TlsTest, ChangedCertificateFilesAreServedWithoutARestart) {
   } while (!status.ok() && absl::Now() < deadline);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_FALSE(Check(Tls("ca")).ok());
+}
+
+// The `triverse` CLI speaks TLS too, and its `health` command is what the
+// Helm chart's exec probes run when the port has TLS.
+TEST_F(TlsTest, CliHealthProbesOverTlsAndMutualTls) {
+  Start(/*mutual=*/true);
+  const std::string dir = TRIVERSE_TLS_TESTDATA;
+  auto run = [&](std::vector<std::string> args, std::string* out) {
+    std::vector<std::string> all = {
+        "--gateway", absl::StrCat("127.0.0.1:", gateway_->port())};
+    all.insert(all.end(), args.begin(), args.end());
+    std::istringstream in;
+    std::ostringstream o, e;
+    client::cli::CliEnvironment env;
+    const int code = client::cli::RunCli(all, in, o, e, env);
+    *out = o.str() + e.str();
+    return code;
+  };
+  const std::vector<std::string> client_cert = {
+      "--tls-cert", dir + "/client.pem", "--tls-key", dir + "/client.key"};
+  std::string out;
+  std::vector<std::string> verified = {"--tls-ca", dir + "/ca.pem",
+                                       "--tls-server-name", "localhost"};
+  verified.insert(verified.end(), client_cert.begin(), client_cert.end());
+  verified.push_back("health");
+  verified.push_back("readiness");
+  EXPECT_EQ(run(verified, &out), 0) << out;
+  EXPECT_EQ(out, "readiness: SERVING\n");
+
+  std::vector<std::string> loopback = {"--tls-no-verify"};
+  loopback.insert(loopback.end(), client_cert.begin(), client_cert.end());
+  loopback.push_back("health");
+  loopback.push_back("liveness");
+  EXPECT_EQ(run(loopback, &out), 0) << out;
+  EXPECT_EQ(out, "liveness: SERVING\n");
+
+  // Without a client certificate the mutual-TLS port refuses the probe.
+  EXPECT_EQ(run({"--tls-no-verify", "health"}, &out),
+            client::cli::kExitGrpcBase + grpc::StatusCode::UNAVAILABLE)
+      << out;
+  // Plaintext against TLS, and a bad flag combination.
+  EXPECT_EQ(run({"health"}, &out),
+            client::cli::kExitGrpcBase + grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(run({"--tls-cert", dir + "/client.pem", "health"}, &out),
+            client::cli::kExitUsage);
+  EXPECT_NE(out.find("--tls-cert and --tls-key go together"), std::string::npos)
+      << out;
 }
 
 }  // namespace
