@@ -18,6 +18,9 @@ clang-format --dry-run -Werror "${sources[@]}"
 echo "== proto lint (buf)"
 (cd proto && ../.tools/node_modules/.bin/buf lint && ../.tools/node_modules/.bin/buf format --diff --exit-code)
 
+echo "== Helm chart (lint --strict, templates validated against the Kubernetes schemas)"
+bash scripts/helm-check.sh
+
 echo "== build (preset ci: RelWithDebInfo, -Werror)"
 cmake --preset ci >/dev/null
 cmake --build --preset ci
