@@ -42,7 +42,7 @@ printf '%s\n' "$key" >"$work/api-key"
 build/default/server/triverse-gateway --listen 127.0.0.1:0 \
   --port-file "$work/gateway.port" --metrics-listen 127.0.0.1:0 \
   --upstream-url "http://127.0.0.1:$emulator_port/api/v1" \
-  --api-key-file "$work/api-key" 2>"$work/gateway.log" &
+  --api-key-file "$work/api-key" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/gateway.port"
 export TRIVERSE_GATEWAY="127.0.0.1:$(cat "$work/gateway.port")"

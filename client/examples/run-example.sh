@@ -75,7 +75,7 @@ wait_for_file "$work/emulator.port" "${pids[-1]}" emulator "$work/emulator.log"
 TRIVERSE_API_KEY=$key "$gateway" --listen 127.0.0.1:0 \
   --port-file "$work/gateway.port" --metrics-listen 127.0.0.1:0 \
   --upstream-url "http://127.0.0.1:$(cat "$work/emulator.port")/api/v1" \
-  2>"$work/gateway.log" &
+  >"$work/gateway.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/gateway.port" "${pids[-1]}" gateway "$work/gateway.log"
 target=127.0.0.1:$(cat "$work/gateway.port")
@@ -93,3 +93,8 @@ if [ $status != 0 ]; then
   exit 1
 fi
 /usr/bin/python3 "$root/client/examples/check_output.py" "$work/stdout" "$work/out"
+# Whatever the gateway printed (its JSON log lines) never holds the key.
+if grep -qF "$key" "$work/gateway.log"; then
+  echo "run-example: the gateway's log contains the API key" >&2
+  exit 1
+fi

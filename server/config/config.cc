@@ -84,6 +84,7 @@ constexpr Setting kMaxConcurrentStreams{"max-concurrent-streams",
                                         "max_concurrent_streams"};
 constexpr Setting kMemoryQuota{"memory-quota", "TRIVERSE_MEMORY_QUOTA",
                                "memory_quota"};
+constexpr Setting kLogFormat{"log-format", "TRIVERSE_LOG_FORMAT", "log_format"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
 constexpr Setting kAllSettings[] = {kListen,
@@ -112,7 +113,8 @@ constexpr Setting kAllSettings[] = {kListen,
                                     kKeepaliveTime,
                                     kKeepaliveMinTime,
                                     kMaxConcurrentStreams,
-                                    kMemoryQuota};
+                                    kMemoryQuota,
+                                    kLogFormat};
 
 // Value is a resolved setting with a description of where it came from.
 struct Value {
@@ -306,6 +308,12 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
   if (absl::Status s = ParseBool(r.Get(kReflection), &config.reflection);
       !s.ok()) {
     return s;
+  }
+  if (auto v = r.Get(kLogFormat)) {
+    if (v->text != "json" && v->text != "text") {
+      return Invalid(*v, "must be json or text");
+    }
+    config.log_json = v->text == "json";
   }
   for (auto [setting, out] :
        {std::pair{&kTlsCertFile, &config.tls.cert_file},

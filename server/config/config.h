@@ -100,6 +100,8 @@ struct Config {
   std::string metrics_listen;
   // Serve gRPC server reflection.
   bool reflection = true;
+  // Logs on stdout: one JSON object a line, or text.
+  bool log_json = true;
   TlsConfig tls;
   ServerLimits limits;
   // On SIGTERM: health turns NOT_SERVING, new calls are refused, calls in

@@ -94,6 +94,9 @@ constexpr Flag kFlags[] = {
     {"memory-quota", false,
      "memory gRPC may use, bytes or 768Mi/1Gi, 0 for no limit "
      "(TRIVERSE_MEMORY_QUOTA; default 1Gi)"},
+    {"log-format", false,
+     "logs on stdout: json (one object a line) or text "
+     "(TRIVERSE_LOG_FORMAT; default json)"},
     {"config", false,
      "JSON config file with the settings above as snake_case keys "
      "(TRIVERSE_CONFIG)"},

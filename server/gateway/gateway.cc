@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -18,6 +17,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
+#include "server/log/log.h"
 
 namespace triverse::gateway {
 namespace {
@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   hub_options.min_poll_interval = config.watch.poll_interval;
   hub_options.max_poll_interval = 10 * config.watch.poll_interval;
   hub_options.log = [](const std::string& line) {
-    std::cerr << "triverse-gateway: " << line << "\n";
+    log::Log(log::Severity::kInfo, line);
   };
   g->hubs_ = std::make_shared<upstream::WatchHubs>(
       g->stub_, g->connection_, g->scheduler_.get(), std::move(hub_options));
@@ -160,6 +160,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
+  interceptors.push_back(log::CallLogInterceptorFactory());
   interceptors.push_back(g->metrics_->ServerInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // UploadFile chunks may be larger than gRPC's 4 MiB default.
@@ -213,12 +214,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   probe_options.on_change = [set_ready](bool reachable,
                                         const absl::Status& why) {
     set_ready(reachable);
-    std::cerr << absl::StrCat("triverse-gateway: ",
-                              reachable
-                                  ? std::string("upstream reachable: ready")
-                                  : absl::StrCat("upstream unreachable (",
-                                                 why.message(), "): not ready"),
-                              "\n");
+    if (reachable) {
+      log::Log(log::Severity::kInfo, "upstream reachable: ready");
+    } else {
+      log::Log(log::Severity::kWarning, "upstream unreachable: not ready",
+               {{"error", std::string(why.message())}});
+    }
   };
   g->probe_ = UpstreamProbe::Create(g->engine_.get(), g->scheduler_.get(),
                                     std::move(probe_options));

@@ -89,10 +89,12 @@ class Gateway {
   Gateway() = default;
 
   // Declared in dependency order: destroyed from the server down to the
-  // scheduler, so that no layer outlives what it uses.
+  // scheduler, so that no layer outlives what it uses. The stub outlives
+  // the engine: the engine's last callbacks (CANCELLED, as it stops) run
+  // into the stub.
   std::unique_ptr<upstream::ThreadScheduler> scheduler_;
-  std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<upstream::TriverseStub> stub_;
+  std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<upstream::TriverseConnection> connection_;
   std::shared_ptr<upstream::WatchHubs> hubs_;
   std::unique_ptr<service::FanoutPool> fanout_;

@@ -18,6 +18,7 @@
 #include "server/config/config.h"
 #include "server/gateway/command_line.h"
 #include "server/gateway/gateway.h"
+#include "server/log/log.h"
 
 extern char** environ;
 
@@ -79,40 +80,44 @@ int main(int argc, char** argv) {
     std::cerr << "triverse-gateway: " << config.status().message() << "\n";
     return 2;
   }
+  namespace log = triverse::log;
+  log::Configure(config->log_json ? log::Format::kJson : log::Format::kText,
+                 &std::cout);
+  log::AddSecret(config->api_key);
   auto gateway = triverse::gateway::Gateway::Start(*config);
   if (!gateway.ok()) {
-    std::cerr << "triverse-gateway: " << gateway.status().message() << "\n";
+    log::Log(log::Severity::kError,
+             absl::StrCat("cannot start: ", gateway.status().message()));
     return 1;
   }
   if (!command_line->port_file.empty() &&
       !WritePortFile(command_line->port_file, (*gateway)->port())) {
-    std::cerr << "triverse-gateway: cannot write --port-file "
-              << command_line->port_file << "\n";
+    log::Log(log::Severity::kError, absl::StrCat("cannot write --port-file ",
+                                                 command_line->port_file));
     return 1;
   }
-  std::cerr << absl::StrCat(
-      "triverse-gateway: serving triverse.v1.TaskService on port ",
-      (*gateway)->port(), " (", config->listen, "), upstream ",
-      config->upstream_url,
-      config->api_key.empty() ? ", no key of its own" : ", with its own key",
-      config->allow_caller_keys ? ", caller keys accepted" : "",
-      config->config_file.empty() ? "" : ", config file ", config->config_file,
-      config->tls.enabled()
-          ? (config->tls.client_ca_file.empty() ? ", TLS" : ", mutual TLS")
-          : ", plaintext",
-      (*gateway)->metrics_port() > 0
-          ? absl::StrCat(", metrics on port ", (*gateway)->metrics_port())
-          : std::string(", no metrics endpoint"),
-      (*gateway)->ready() ? ", ready" : ", not ready (upstream unreachable)",
-      "\n");
+  const triverse::config::TlsConfig& tls = config->tls;
+  log::Log(
+      log::Severity::kInfo, "serving triverse.v1.TaskService",
+      {{"port", absl::StrCat((*gateway)->port())},
+       {"listen", config->listen},
+       {"upstream", config->upstream_url},
+       {"own_key", config->api_key.empty() ? "no" : "yes"},
+       {"caller_keys", config->allow_caller_keys ? "accepted" : "refused"},
+       {"config_file", config->config_file},
+       {"tls", !tls.enabled()               ? "off"
+               : tls.client_ca_file.empty() ? "on"
+                                            : "mutual"},
+       {"metrics_port", absl::StrCat((*gateway)->metrics_port())},
+       {"ready", (*gateway)->ready() ? "yes" : "no (upstream unreachable)"}});
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  std::cerr << absl::StrCat("triverse-gateway: signal ", signal,
-                            ": not serving; ending ", (*gateway)->OpenWatches(),
-                            " watch streams with their cursor; calls in "
-                            "flight get up to ",
-                            absl::FormatDuration(config->shutdown_grace), "\n");
+  log::Log(log::Severity::kInfo,
+           "shutting down: not serving, watch streams ended with their cursor",
+           {{"signal", absl::StrCat(signal)},
+            {"watch_streams", absl::StrCat((*gateway)->OpenWatches())},
+            {"grace", absl::FormatDuration(config->shutdown_grace)}});
   (*gateway)->Shutdown(config->shutdown_grace);
-  std::cerr << "triverse-gateway: stopped\n";
+  log::Log(log::Severity::kInfo, "stopped");
   return 0;
 }

@@ -614,7 +614,17 @@ absl::StatusOr<CallContext> TaskServiceImpl::Admit(
   const std::string* caller_key =
       FindMetadata(*context, kApiKeyMetadata, &storage);
   absl::StatusOr<CallContext> call = ResolveApiKey(options_, caller_key);
-  if (call.ok()) call->deadline = DeadlineOf(*context, options_);
+  if (call.ok()) {
+    call->deadline = DeadlineOf(*context, options_);
+    // The call's trace (set by the call log interceptor from the caller's
+    // own traceparent), forwarded upstream.
+    std::string trace_storage;
+    if (const std::string* traceparent =
+            FindMetadata(*context, "traceparent", &trace_storage);
+        traceparent != nullptr && traceparent->size() <= 64) {
+      call->traceparent = *traceparent;
+    }
+  }
   return call;
 }
 

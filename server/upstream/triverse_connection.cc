@@ -198,6 +198,9 @@ void TriverseConnectionImpl::StartAttempt(std::shared_ptr<Op<T>> op) {
   CallOptions options;
   options.api_key = op->context.api_key;
   options.caller_key = op->context.caller_key;
+  if (!op->context.traceparent.empty()) {
+    options.extra_headers.emplace_back("traceparent", op->context.traceparent);
+  }
   options.timeout = std::min(
       left, op->max_attempt_timeout.value_or(options_.max_attempt_timeout));
   const uint64_t stub_id = op->attempt(

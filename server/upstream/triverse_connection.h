@@ -41,6 +41,9 @@ struct CallContext {
   // The caller's absolute deadline; every attempt and backoff fits in it.
   // InfiniteFuture: only the per-attempt cap applies.
   absl::Time deadline = absl::InfiniteFuture();
+  // W3C trace context sent upstream as the `traceparent` header (empty:
+  // none).
+  std::string traceparent;
 };
 
 // TriverseConnection is the interface of the policy layer. Every method

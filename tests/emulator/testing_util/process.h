@@ -1,5 +1,6 @@
-// Process runs a binary under test with its stderr on a pipe, for tests of
-// the project's executables (flags, port files, logs, signals).
+// Process runs a binary under test with its stdout and stderr on one pipe,
+// for tests of the project's executables (flags, port files, logs,
+// signals).
 #ifndef TRIVERSE_TESTS_EMULATOR_TESTING_UTIL_PROCESS_H_
 #define TRIVERSE_TESTS_EMULATOR_TESTING_UTIL_PROCESS_H_
 
@@ -54,6 +55,7 @@ class Process {
     if (pipe(fds) != 0) return;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     std::vector<char*> argv;

@@ -158,7 +158,8 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"keepalive-min-time", "x", "--keepalive-min-time"},
         Bad{"max-concurrent-streams", "0", "--max-concurrent-streams"},
         Bad{"memory-quota", "1Ti", "--memory-quota"},
-        Bad{"memory-quota", "-1", "--memory-quota"}));
+        Bad{"memory-quota", "-1", "--memory-quota"},
+        Bad{"log-format", "xml", "--log-format"}));
 
 TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   auto c = LoadConfig(WithKey());
@@ -173,6 +174,7 @@ TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   EXPECT_EQ(c->limits.keepalive_min_time, absl::Seconds(20));
   EXPECT_EQ(c->limits.max_concurrent_streams, 10000);
   EXPECT_EQ(c->limits.memory_quota, int64_t{1} << 30);
+  EXPECT_TRUE(c->log_json);
 
   TempFile file(R"({"reflection": false, "memory_quota": "768Mi",
                     "max_connection_age": "10m"})");
@@ -182,6 +184,7 @@ TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   in.env["TRIVERSE_SHUTDOWN_GRACE"] = "5s";
   in.flags["max-concurrent-streams"] = "100";
   in.flags["memory-quota"] = "2G";
+  in.env["TRIVERSE_LOG_FORMAT"] = "text";
   c = LoadConfig(in);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->reflection);                                 // file
@@ -190,6 +193,7 @@ TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   EXPECT_EQ(c->shutdown_grace, absl::Seconds(5));              // env
   EXPECT_EQ(c->limits.max_concurrent_streams, 100);            // flag
   EXPECT_EQ(c->limits.memory_quota, 2000000000);  // flag beats the file
+  EXPECT_FALSE(c->log_json);                      // env
 }
 
 TEST(ConfigTest, TlsNeedsCertAndKeyAndMutualTlsNeedsBoth) {

@@ -76,6 +76,7 @@ constexpr const char* kEverySetting[] = {
     "keepalive-min-time",
     "max-concurrent-streams",
     "memory-quota",
+    "log-format",
     "config",
 };
 

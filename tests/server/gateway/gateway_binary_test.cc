@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -110,8 +112,17 @@ TEST(GatewayBinaryTest, ServesFromAKeyFileAndDrainsOnSigterm) {
   }
   kill(p.pid(), SIGTERM);
   EXPECT_EQ(ExitCode(p.Wait()), 0);
-  EXPECT_THAT(p.output(), HasSubstr("not serving; ending 0 watch streams"));
-  EXPECT_THAT(p.output(), HasSubstr("stopped"));
+  EXPECT_THAT(p.output(), HasSubstr(R"("message":"shutting down)"));
+  EXPECT_THAT(p.output(), HasSubstr(R"("watch_streams":"0")"));
+  EXPECT_THAT(p.output(), HasSubstr(R"("message":"stopped")"));
+  // Every line it printed is one JSON object (the default log format).
+  for (absl::string_view line :
+       absl::StrSplit(p.output(), '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, R"({"time":")") &&
+                absl::EndsWith(line, "}"))
+        << line;
+    EXPECT_THAT(std::string(line), HasSubstr(R"("severity":")"));
+  }
   std::remove(key_file.c_str());
   std::remove(port_file.c_str());
 }
@@ -201,7 +212,7 @@ TEST(GatewayBinaryTest, SigtermEndsWatchesWithACursorToResumeElsewhere) {
   EXPECT_EQ(cursor, last.cursor());
   EXPECT_EQ(ExitCode(a.Wait()), 0);
   EXPECT_LT(absl::Now() - signalled, absl::Seconds(10));
-  EXPECT_THAT(a.output(), HasSubstr("ending 1 watch streams"));
+  EXPECT_THAT(a.output(), HasSubstr(R"("watch_streams":"1")"));
 
   // Another instance takes over: the watcher resumes from its cursor.
   Gateway b(GatewayArgs(emu, port_b), {key_env});

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/log/log.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
@@ -453,6 +455,34 @@ TEST_F(GatewayTest, PersistentUnavailableIsUnavailableWithRetryInfo) {
   auto info = Info(s);
   ASSERT_TRUE(info);
   EXPECT_EQ(info->metadata().at("upstreamCode"), "5003");
+}
+
+// A call that fails on the server's side is logged (JSON, one line) with
+// the trace id of the caller's traceparent; a client-side error is not.
+TEST_F(GatewayTest, ServerSideFailuresAreLoggedWithTheCallersTraceId) {
+  std::ostringstream logs;
+  log::Configure(log::Format::kJson, &logs);
+  SetFaults(*emu_, R"({"reset": true, "routes": {"users_me":
+      {"unavailable_rate": 1}}})");
+  v1::Account account;
+  auto ctx = Context();
+  ctx->AddMetadata("traceparent",
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(stub_->GetAccount(ctx.get(), {}, &account).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  v1::Task task;
+  EXPECT_EQ(Get("", &task).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  gateway_.reset();  // every call has ended: its line is written
+  log::Configure(log::Format::kText, &std::cerr);
+  const std::string text = logs.str();
+  EXPECT_THAT(text, HasSubstr(R"("severity":"WARNING")"));
+  EXPECT_THAT(text,
+              HasSubstr(R"("method":"/triverse.v1.TaskService/GetAccount")"));
+  EXPECT_THAT(text, HasSubstr(R"("code":"UNAVAILABLE")"));
+  EXPECT_THAT(text,
+              HasSubstr(R"("trace_id":"4bf92f3577b34da6a3ce929d0e0e4736")"));
+  EXPECT_THAT(text, Not(HasSubstr("GetTask")));
+  EXPECT_THAT(text, Not(HasSubstr(testing_util::kKeyA)));
 }
 
 TEST_F(GatewayTest, PersistenceErrorIsUnavailable) {

@@ -255,6 +255,16 @@ class WatchTest : public ::testing::Test {
     ASSERT_EQ(WebSocketStat(*emu_, "open"), 1);
   }
 
+  // WaitForUpstreamSocketOpened waits until the hub has opened its socket
+  // once (the socket may already be dropped again: faults).
+  void WaitForUpstreamSocketOpened() {
+    const absl::Time give_up = absl::Now() + kWait;
+    while (WebSocketStat(*emu_, "total") < 1 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));  // polling a counter
+    }
+    ASSERT_GE(WebSocketStat(*emu_, "total"), 1);
+  }
+
   std::unique_ptr<TestEmulator> emu_;
   config::Config config_;
   std::unique_ptr<Gateway> gateway_;
@@ -340,7 +350,7 @@ TEST_F(WatchTest, SocketDroppedMidTaskIsReopenedWithSince) {
   ASSERT_TRUE(wb->WaitEvents(1));
   // The tasks must change while the socket is open, or there is nothing to
   // drop (on a busy machine the socket can open after they ended).
-  WaitForUpstreamSocket();
+  WaitForUpstreamSocketOpened();
   RunTasksToEnd();
   ExpectOneTerminal(*wa, v1::TASK_STATUS_SUCCESS, "a");
   ExpectOneTerminal(*wb, v1::TASK_STATUS_SUCCESS, "b");
@@ -360,7 +370,7 @@ TEST_F(WatchTest, SinceReplayWithDuplicatesReachesNobodyTwice) {
     watchers.push_back(Watch(uuids.back()));
   }
   for (auto& w : watchers) ASSERT_TRUE(w->WaitEvents(1));
-  WaitForUpstreamSocket();
+  WaitForUpstreamSocketOpened();
   RunTasksToEnd();
   for (size_t i = 0; i < watchers.size(); ++i) {
     ExpectOneTerminal(*watchers[i], v1::TASK_STATUS_SUCCESS,
@@ -396,7 +406,7 @@ TEST_F(WatchTest, SilentSocketIsReopenedAndTheTasksChecked) {
   const std::string uuid = Create("a quiet bell");
   auto w = Watch(uuid);
   ASSERT_TRUE(w->WaitEvents(1));  // From the GET: the socket says nothing.
-  WaitForUpstreamSocket();
+  WaitForUpstreamSocketOpened();
   RunTasksToEnd();
   // Only the GETs after each reopening can see the end.
   ExpectOneTerminal(*w, v1::TASK_STATUS_SUCCESS, "silent socket");

@@ -83,8 +83,10 @@ class UpstreamMetricsTest : public ::testing::Test {
 
   void TearDown() override {
     connection_.reset();
-    stub_.reset();
+    // The engine first: its last callbacks (CANCELLED) run into the stubs.
     engine_.reset();
+    stub_.reset();
+    other_stubs_.clear();
   }
 
   std::shared_ptr<upstream::RestTriverseStub> MakeStub(std::string base_url) {
@@ -126,6 +128,7 @@ class UpstreamMetricsTest : public ::testing::Test {
   upstream::ThreadScheduler scheduler_;
   std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<upstream::RestTriverseStub> stub_;
+  std::vector<std::shared_ptr<upstream::RestTriverseStub>> other_stubs_;
   std::shared_ptr<upstream::TriverseConnection> connection_;
 };
 
@@ -260,6 +263,7 @@ TEST_F(UpstreamMetricsTest, ScrapeAfterTrafficHoldsNoKeyNorTaskId) {
   stub_options.observer = metrics->UpstreamObserver();
   auto stub = std::make_shared<upstream::RestTriverseStub>(
       engine_.get(), std::move(stub_options));
+  other_stubs_.push_back(stub);  // outlives the engine (see TearDown)
   upstream::TriverseConnectionOptions connection_options;
   connection_options.on_retry = metrics->RetryObserver();
   auto connection = upstream::MakeTriverseConnection(

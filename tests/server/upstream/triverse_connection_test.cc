@@ -109,6 +109,7 @@ class TriverseConnectionTest : public ::testing::Test {
                                       CallOptions options, auto cb) {
           headers_.emplace_back(header);
           timeouts_.push_back(options.timeout);
+          extra_headers_.push_back(options.extra_headers);
           auto next = queue->front();
           queue->erase(queue->begin());
           cb(std::move(next));
@@ -120,6 +121,7 @@ class TriverseConnectionTest : public ::testing::Test {
   std::shared_ptr<MockTriverseStub> stub_;
   std::vector<std::string> headers_;
   std::vector<absl::Duration> timeouts_;
+  std::vector<std::vector<std::pair<std::string, std::string>>> extra_headers_;
 };
 
 TEST_F(TriverseConnectionTest, GetTaskSuccess) {
@@ -135,6 +137,28 @@ TEST_F(TriverseConnectionTest, GetTaskSuccess) {
   EXPECT_EQ(timeouts_[0], absl::Seconds(10) - absl::Milliseconds(50));
   EXPECT_EQ(headers_[0], "");
   EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(TriverseConnectionTest, TraceparentGoesUpstreamOnEveryAttempt) {
+  auto conn = Make();
+  ExpectGetTask({absl::UnavailableError("reset"), MakeTask("t1")});
+  auto r = std::make_shared<Result<v1::Task>>();
+  CallContext c = Context(absl::Seconds(10));
+  c.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  conn->GetTask("t1", c, Capture(r));
+  scheduler_.AdvanceBy(absl::Seconds(5));
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  ASSERT_EQ(extra_headers_.size(), 2u);
+  for (const auto& headers : extra_headers_) {
+    EXPECT_THAT(headers,
+                ::testing::Contains(std::pair<std::string, std::string>(
+                    "traceparent", c.traceparent)));
+  }
+  // Without one, no header.
+  ExpectGetTask({MakeTask("t2")});
+  conn->GetTask("t2", Context(), Capture(std::make_shared<Result<v1::Task>>()));
+  EXPECT_TRUE(extra_headers_.back().empty());
 }
 
 TEST_F(TriverseConnectionTest, AttemptTimeoutIsCapped) {
