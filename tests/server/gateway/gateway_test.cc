@@ -31,6 +31,7 @@
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
+#include "tests/server/testing_util/log_capture.h"
 #include "tests/server/testing_util/rpc_details.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
@@ -57,6 +58,12 @@ using testing_util::Reason;
 class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override { StartWith(TestEmulator::DefaultOptions()); }
+
+  // Whatever the gateway logged during the test never holds the key.
+  void TearDown() override {
+    gateway_.reset();
+    EXPECT_THAT(logs_.text(), Not(HasSubstr(testing_util::kKeyA)));
+  }
 
   void StartWith(emulator::EmulatorOptions options) {
     gateway_.reset();
@@ -121,6 +128,7 @@ class GatewayTest : public ::testing::Test {
     return task;
   }
 
+  testing_util::LogCapture logs_;  // first: outlives the gateway
   std::unique_ptr<TestEmulator> emu_;
   config::Config config_;
   std::unique_ptr<Gateway> gateway_;
@@ -460,8 +468,6 @@ TEST_F(GatewayTest, PersistentUnavailableIsUnavailableWithRetryInfo) {
 // A call that fails on the server's side is logged (JSON, one line) with
 // the trace id of the caller's traceparent; a client-side error is not.
 TEST_F(GatewayTest, ServerSideFailuresAreLoggedWithTheCallersTraceId) {
-  std::ostringstream logs;
-  log::Configure(log::Format::kJson, &logs);
   SetFaults(*emu_, R"({"reset": true, "routes": {"users_me":
       {"unavailable_rate": 1}}})");
   v1::Account account;
@@ -473,8 +479,8 @@ TEST_F(GatewayTest, ServerSideFailuresAreLoggedWithTheCallersTraceId) {
   v1::Task task;
   EXPECT_EQ(Get("", &task).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   gateway_.reset();  // every call has ended: its line is written
-  log::Configure(log::Format::kText, &std::cerr);
-  const std::string text = logs.str();
+  const std::string text = logs_.text();
+  EXPECT_THAT(text, HasSubstr(R"("message":"upstream reachable: ready")"));
   EXPECT_THAT(text, HasSubstr(R"("severity":"WARNING")"));
   EXPECT_THAT(text,
               HasSubstr(R"("method":"/triverse.v1.TaskService/GetAccount")"));

@@ -20,6 +20,7 @@
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
 #include "tests/server/testing_util/emulator_faults.h"
+#include "tests/server/testing_util/log_capture.h"
 #include "tests/server/testing_util/rpc_details.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
@@ -27,6 +28,7 @@ namespace triverse::gateway {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing_util::SetFaults;
 using testing_util::TestEmulator;
 
@@ -265,6 +267,14 @@ class WatchTest : public ::testing::Test {
     ASSERT_GE(WebSocketStat(*emu_, "total"), 1);
   }
 
+  // Whatever the gateway logged during the test never holds the key (the
+  // upstream socket's URL carries it as ?token=).
+  void TearDown() override {
+    gateway_.reset();
+    EXPECT_THAT(logs_.text(), Not(HasSubstr(testing_util::kKeyA)));
+  }
+
+  testing_util::LogCapture logs_;  // first: outlives the gateway
   std::unique_ptr<TestEmulator> emu_;
   config::Config config_;
   std::unique_ptr<Gateway> gateway_;
