@@ -219,6 +219,8 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
     bool get_in_flight = false;
     // Repeat the GET in flight when it returns.
     bool get_again = false;
+    // NOT_FOUND answers so far while nobody has the task's state.
+    int not_found = 0;
   };
 
   struct Outbox {
@@ -530,6 +532,21 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
     });
   }
 
+  // GetIfStillUnknown repeats a task's GET after NOT_FOUND, unless the task
+  // is known by now or nobody watches it any more.
+  void GetIfStillUnknown(const std::string& uuid) {
+    Outbox out;
+    {
+      absl::MutexLock lock(&mu_);
+      auto w = tasks_.find(uuid);
+      if (w != tasks_.end() && !w->second.subs.empty() &&
+          cache_.find(uuid) == cache_.end()) {
+        StartGet(uuid, out);
+      }
+    }
+    out.Run();
+  }
+
   void OnGetDone(const std::string& uuid, absl::StatusOr<v1::Task> task) {
     Outbox out;
     {
@@ -547,8 +564,22 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
       if (task.ok()) {
         if (task->task_uuid() == uuid) Observe(*task, out);
       } else if (cache_.find(uuid) == cache_.end()) {
-        // Nobody watching this task has a state yet: they cannot start.
         auto watchers = tasks_.find(uuid);
+        if (watchers != tasks_.end() &&
+            task.status().code() == absl::StatusCode::kNotFound &&
+            watchers->second.not_found < shared_->options.not_found_retries) {
+          // Maybe created a moment ago, not yet visible to plain reads:
+          // look again before telling the watchers (the socket may also
+          // bring the task's state meanwhile).
+          const absl::Duration delay = shared_->options.not_found_delay *
+                                       (1 << watchers->second.not_found++);
+          std::weak_ptr<WatchHub> weak = weak_from_this();
+          shared_->scheduler->RunAfter(delay, [weak, uuid] {
+            if (auto hub = weak.lock()) hub->GetIfStillUnknown(uuid);
+          });
+          watchers = tasks_.end();
+        }
+        // Nobody watching this task has a state yet: they cannot start.
         if (watchers != tasks_.end()) {
           for (auto& [id, sub] : watchers->second.subs) {
             sub->OnError(task.status());

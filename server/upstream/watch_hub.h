@@ -109,6 +109,12 @@ struct WatchHubOptions {
   absl::Duration max_poll_interval = absl::Seconds(10);
   // Timeout of each GET the hub makes.
   absl::Duration get_timeout = absl::Seconds(30);
+  // A task's first GET answering NOT_FOUND is tried again this many times,
+  // after not_found_delay, doubling (0.25 + 0.5 + 1 + 2 s by default),
+  // before its watchers get the error: a task created a moment ago may not
+  // be visible to plain reads yet (the upstream's read-after-write lag).
+  int not_found_retries = 4;
+  absl::Duration not_found_delay = absl::Milliseconds(250);
   // Most tasks cached per key; the oldest unwatched are evicted first.
   size_t max_cached_tasks = 100000;
   // Receives one line per notable event (socket dropped, polling started or

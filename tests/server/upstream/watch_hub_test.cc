@@ -331,9 +331,11 @@ TEST_F(WatchHubTest, FailedFirstGetErrorsThatTasksSubscribers) {
   SubscribeAll(all);
   ASSERT_EQ(GetUuids(), (std::vector<std::string>{"t1", "t2"}));
 
-  Answer(0, absl::NotFoundError("no such task"));
-  EXPECT_THAT(a->ErrorCodes(), ElementsAre(absl::StatusCode::kNotFound));
-  EXPECT_THAT(b->ErrorCodes(), ElementsAre(absl::StatusCode::kNotFound));
+  Answer(0, absl::PermissionDeniedError("not yours"));
+  EXPECT_THAT(a->ErrorCodes(),
+              ElementsAre(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(b->ErrorCodes(),
+              ElementsAre(absl::StatusCode::kPermissionDenied));
   EXPECT_GE(a->flushes, 1);
   EXPECT_THAT(other->errors, IsEmpty());
   EXPECT_THAT(all->errors, IsEmpty());
@@ -347,6 +349,35 @@ TEST_F(WatchHubTest, FailedFirstGetErrorsThatTasksSubscribers) {
   AnswerFor("t2", absl::UnavailableError("flaky"));
   EXPECT_THAT(other->errors, IsEmpty());
   EXPECT_THAT(other->Seen(), ElementsAre("t2:RUNNING:5"));
+}
+
+// A task created a moment ago may answer NOT_FOUND to a plain GET (the
+// upstream's read-after-write lag): the hub looks again, doubling its
+// delay, before its watchers get the error.
+TEST_F(WatchHubTest, NotFoundIsRetriedBeforeTheWatchersGetIt) {
+  auto a = Sub();
+  SubscribeTask("t1", a);
+  ASSERT_EQ(GetUuids().size(), 1u);
+  Answer(0, absl::NotFoundError("no such task"));
+  EXPECT_THAT(a->errors, IsEmpty());
+  scheduler_.AdvanceBy(absl::Milliseconds(249));
+  EXPECT_EQ(GetUuids().size(), 1u);  // not yet
+  scheduler_.AdvanceBy(absl::Milliseconds(1));
+  ASSERT_EQ(GetUuids().size(), 2u);
+  Answer(1, MakeTask("t1", v1::TASK_STATUS_PENDING, 0));
+  EXPECT_THAT(a->errors, IsEmpty());
+  EXPECT_THAT(a->Seen(), ElementsAre("t1:PENDING:0"));
+
+  // A task that stays unknown: 0.25 + 0.5 + 1 + 2 s, then the error.
+  auto b = Sub();
+  SubscribeTask("t2", b);
+  for (int i = 0; i < 4; ++i) {
+    AnswerFor("t2", absl::NotFoundError("no such task"));
+    EXPECT_THAT(b->errors, IsEmpty()) << i;
+    scheduler_.AdvanceBy(absl::Milliseconds(250) * (1 << i));
+  }
+  AnswerFor("t2", absl::NotFoundError("no such task"));
+  EXPECT_THAT(b->ErrorCodes(), ElementsAre(absl::StatusCode::kNotFound));
 }
 
 // ---------------------------------------------------------------- frames
