@@ -163,6 +163,19 @@ struct HttpStats {
   std::atomic<int64_t> ws_total{0};
   std::atomic<int64_t> ws_frames{0};
   std::atomic<int64_t> faults_injected{0};
+  // Faults by kind: the HTTP ones (unavailable, internal_error, rate_limit,
+  // truncate, hang) and the WebSocket ones (ws_drop, ws_silent,
+  // ws_replay_duplicate).
+  std::map<std::string, int64_t> faults_by_kind ABSL_GUARDED_BY(mu);
+  // Draw indexes of the rate-based WebSocket faults.
+  std::atomic<uint64_t> ws_silent_draws{0};
+  std::atomic<uint64_t> ws_drop_draws{0};
+  std::atomic<uint64_t> raw_miss_draws{0};
+
+  void CountFault(const char* kind) {
+    absl::MutexLock lock(&mu);
+    ++faults_by_kind[kind];
+  }
 };
 
 class EmulatorImpl : public Emulator,
@@ -285,6 +298,13 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
 
   void Subscribe() {
     faults_ = emulator_->faults().settings().websocket;
+    HttpStats& stats = emulator_->stats();
+    if (faults_.silent ||
+        emulator_->faults().Roll("ws-silent", stats.ws_silent_draws++,
+                                 faults_.silent_rate)) {
+      faults_.silent = true;
+      stats.CountFault("ws_silent");
+    }
     std::weak_ptr<WebSocketSession> weak = shared_from_this();
     auto executor = ws_.get_executor();
     EmulatorImpl* emulator = emulator_;
@@ -322,6 +342,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
             WebSocketFrame(e, emulator_->Context(), trailing, enveloped);
         if (emulator_->faults().Roll("ws-replay", n++,
                                      faults_.replay_duplicate_rate)) {
+          if (!faults_.silent) stats.CountFault("ws_replay_duplicate");
           Enqueue(frame, e.finalized);
         }
         Enqueue(std::move(frame), e.finalized);
@@ -376,9 +397,12 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     ++emulator_->stats().ws_frames;
     const bool last = queue_.front().last;
     queue_.pop_front();
-    if (faults_.drop_after_frames > 0 &&
-        frames_sent_ >= faults_.drop_after_frames) {
+    if ((faults_.drop_after_frames > 0 &&
+         frames_sent_ >= faults_.drop_after_frames) ||
+        emulator_->faults().Roll("ws-drop", emulator_->stats().ws_drop_draws++,
+                                 faults_.drop_rate)) {
       // An abrupt drop: no close frame, the TCP connection just ends.
+      emulator_->stats().CountFault("ws_drop");
       Shutdown();
       return;
     }
@@ -571,6 +595,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       call_.fault = emulator_->faults().Next(call_.route);
       if (call_.fault.kind != FaultDecision::Kind::kNone) {
         ++emulator_->stats().faults_injected;
+        emulator_->stats().CountFault(FaultKindName(call_.fault.kind));
       }
     }
     if (call_.fault.delay > absl::ZeroDuration()) {
@@ -581,6 +606,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     Dispatch();
+  }
+
+  static const char* FaultKindName(FaultDecision::Kind kind) {
+    using Kind = FaultDecision::Kind;
+    switch (kind) {
+      case Kind::kUnavailable:
+        return "unavailable";
+      case Kind::kInternalError:
+        return "internal_error";
+      case Kind::kRateLimit:
+        return "rate_limit";
+      case Kind::kTruncate:
+        return "truncate";
+      case Kind::kHang:
+        return "hang";
+      default:
+        return "none";
+    }
   }
 
   static bool IsApiRoute(const std::string& route) {
@@ -714,7 +757,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (route == "get_task") {
         const std::string& header =
             emulator_->options().engine.read_after_write_header;
-        const bool consistent = !header.empty() && !req[header].empty();
+        bool consistent = !header.empty() && !req[header].empty();
+        if (consistent && emulator_->faults().Roll(
+                              "raw-miss", emulator_->stats().raw_miss_draws++,
+                              emulator_->faults()
+                                  .settings()
+                                  .tasks.read_after_write_miss_rate)) {
+          consistent = false;  // the header is ignored
+        }
         auto task = store.Get(account, id, consistent);
         if (!task.ok()) return Error(task.error());
         return Json(StatusPayload(*task, emulator_->Context()));
@@ -910,6 +960,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (p == "/_emulator/stats" && req.method() == http::verb::get) {
       return Json(emulator_->StatsJson(), /*envelope=*/false);
     }
+    if (p == "/_emulator/ledger" && req.method() == http::verb::get) {
+      return Json(LedgerJson(), /*envelope=*/false);
+    }
     if (p == "/_emulator/health") return Json(R"({"status":"ok"})", false);
     if (p == "/_emulator/faults") {
       if (req.method() == http::verb::post) {
@@ -931,6 +984,38 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     return Error(
         MakeError(kResourceNotFound, "Unknown emulator control path."));
+  }
+
+  // LedgerJson: GET /_emulator/ledger, every account's credits and every
+  // task with its client_order_id, status, cost and input (the ground truth
+  // of bench/fault_matrix).
+  std::string LedgerJson() const {
+    TaskStore& store = emulator_->store();
+    std::string out = "{\"accounts\":[";
+    bool first = true;
+    for (const LedgerAccount& a : store.LedgerAccounts()) {
+      absl::StrAppend(&out, first ? "" : ",", "{\"alias\":\"", a.alias,
+                      "\",\"initial_credits\":", a.initial_credits,
+                      ",\"total_credits\":", a.total_credits,
+                      ",\"frozen_credits\":", a.frozen_credits, "}");
+      first = false;
+    }
+    absl::StrAppend(&out, "],\"tasks\":[");
+    first = true;
+    for (const Task& t : store.LedgerTasks()) {
+      // client_order_id is [A-Za-z0-9_-] (validated), the input is JSON.
+      absl::StrAppend(
+          &out, first ? "" : ",", "{\"task_uuid\":\"", t.uuid,
+          "\",\"account\":", t.account, ",\"client_order_id\":",
+          t.client_order_id ? absl::StrCat("\"", *t.client_order_id, "\"")
+                            : "null",
+          ",\"status\":\"", StatusName(t.status),
+          "\",\"cost_credits\":", t.cost_credits, ",\"input\":",
+          t.public_input_json.empty() ? "null" : t.public_input_json, "}");
+      first = false;
+    }
+    absl::StrAppend(&out, "]}");
+    return out;
   }
 
   void HandleWebSocket() {
@@ -1222,7 +1307,17 @@ std::string EmulatorImpl::StatsJson() const {
                   ",\"total\":", stats_.ws_total.load(),
                   ",\"frames_sent\":", stats_.ws_frames.load(),
                   "},\"faults_injected\":", stats_.faults_injected.load(),
-                  ",\"tasks\":{");
+                  ",\"faults_by_kind\":{");
+  {
+    HttpStats& s = const_cast<HttpStats&>(stats_);
+    absl::MutexLock lock(&s.mu);
+    for (const auto& [kind, n] : s.faults_by_kind) {
+      absl::StrAppend(&out, "\"", kind, "\":", n, ",");
+    }
+  }
+  absl::StrAppend(&out,
+                  "\"read_after_write_miss\":", store.read_after_write_misses,
+                  "},\"tasks\":{");
   for (int i = 0; i < kTaskStatusCount; ++i) {
     absl::StrAppend(&out, i ? "," : "", "\"",
                     StatusName(static_cast<TaskStatus>(i)),

@@ -161,7 +161,8 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
         CheckKeys(w, where,
                   {"drop_after_frames", "finalized_without_close",
                    "close_without_finalized", "replay_duplicate_rate",
-                   "trailing_blank_line", "enveloped_data", "silent"}));
+                   "trailing_blank_line", "enveloped_data", "silent",
+                   "silent_rate", "drop_rate"}));
     int64_t drop = s->websocket.drop_after_frames;
     TRIVERSE_RETURN_IF_ERROR(ReadInt(w, "drop_after_frames", where, 0, &drop,
                                      std::numeric_limits<int>::max()));
@@ -178,6 +179,10 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
         ReadBool(w, "enveloped_data", where, &s->websocket.enveloped_data));
     TRIVERSE_RETURN_IF_ERROR(
         ReadBool(w, "silent", where, &s->websocket.silent));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(w, "silent_rate", where, &s->websocket.silent_rate));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(w, "drop_rate", where, &s->websocket.drop_rate));
   }
   auto tasks = doc.FindMember("tasks");
   if (tasks != doc.MemberEnd()) {
@@ -187,13 +192,17 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
     }
     const rapidjson::Value& t = tasks->value;
     TRIVERSE_RETURN_IF_ERROR(
-        CheckKeys(t, where, {"failure_rate", "cancel_rate", "no_assets_rate"}));
+        CheckKeys(t, where,
+                  {"failure_rate", "cancel_rate", "no_assets_rate",
+                   "read_after_write_miss_rate"}));
     TRIVERSE_RETURN_IF_ERROR(
         ReadRate(t, "failure_rate", where, &s->tasks.failure_rate));
     TRIVERSE_RETURN_IF_ERROR(
         ReadRate(t, "cancel_rate", where, &s->tasks.cancel_rate));
     TRIVERSE_RETURN_IF_ERROR(
         ReadRate(t, "no_assets_rate", where, &s->tasks.no_assets_rate));
+    TRIVERSE_RETURN_IF_ERROR(ReadRate(t, "read_after_write_miss_rate", where,
+                                      &s->tasks.read_after_write_miss_rate));
   }
   return absl::OkStatus();
 }
@@ -287,6 +296,10 @@ std::string FaultInjector::ToJson() const {
   w.Bool(s.websocket.enveloped_data);
   w.Key("silent");
   w.Bool(s.websocket.silent);
+  w.Key("silent_rate");
+  w.Double(s.websocket.silent_rate);
+  w.Key("drop_rate");
+  w.Double(s.websocket.drop_rate);
   w.EndObject();
   w.Key("tasks");
   w.StartObject();
@@ -296,6 +309,8 @@ std::string FaultInjector::ToJson() const {
   w.Double(s.tasks.cancel_rate);
   w.Key("no_assets_rate");
   w.Double(s.tasks.no_assets_rate);
+  w.Key("read_after_write_miss_rate");
+  w.Double(s.tasks.read_after_write_miss_rate);
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

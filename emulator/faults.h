@@ -40,6 +40,12 @@ struct WebSocketFaults {
   // Accept the upgrade, then send nothing at all (no frame, no close, no
   // pong): a socket gone silent.
   bool silent = false;
+  // Rate-based variants, so that these faults can hit some sockets while
+  // the others work (all faults at once): each new socket is silent with
+  // probability silent_rate; after each frame sent, the connection drops
+  // (as drop_after_frames) with probability drop_rate.
+  double silent_rate = 0;
+  double drop_rate = 0;
 };
 
 // TaskFaults decide the outcome of new tasks.
@@ -47,6 +53,10 @@ struct TaskFaults {
   double failure_rate = 0;
   double cancel_rate = 0;
   double no_assets_rate = 0;  // SUCCESS without downloadable assets
+  // GET /tasks/{uuid} inside a task's read-after-write window ignores the
+  // read-after-write header with this probability (a lagging replica: 404),
+  // as if the header's name were not the one the upstream honours.
+  double read_after_write_miss_rate = 0;
 };
 
 struct FaultSettings {

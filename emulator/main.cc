@@ -83,6 +83,9 @@ ABSL_FLAG(absl::Duration, tick, absl::Milliseconds(20),
 ABSL_FLAG(std::string, public_url, "",
           "base of asset URLs (default http://HOST:PORT)");
 ABSL_FLAG(bool, quiet, false, "no request log");
+ABSL_FLAG(absl::Duration, hang_limit, absl::Minutes(5),
+          "a response hung by the hang fault ends (connection closed) after "
+          "this, unless the client gave up first");
 
 namespace {
 
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
   }
   options.threads = absl::GetFlag(FLAGS_threads);
   options.tick = absl::GetFlag(FLAGS_tick);
+  options.hang_limit = absl::GetFlag(FLAGS_hang_limit);
   options.public_base_url = absl::GetFlag(FLAGS_public_url);
   if (!absl::GetFlag(FLAGS_quiet)) {
     options.log = [](absl::string_view line) {

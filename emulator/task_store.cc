@@ -230,9 +230,11 @@ ApiResult<Task> TaskStore::Get(int account, absl::string_view uuid,
   const absl::Time now = clock_->Now();
   AdvanceLocked(now);
   TaskState* t = FindLocked(account, uuid);
-  if (t == nullptr ||
-      (!options_.legacy && !consistent_read &&
-       now < t->task.created_at + options_.read_after_write_window)) {
+  const bool lagging =
+      t != nullptr && !options_.legacy && !consistent_read &&
+      now < t->task.created_at + options_.read_after_write_window;
+  if (lagging) ++read_after_write_misses_;
+  if (t == nullptr || lagging) {
     return MakeError(kTaskNotFound,
                      "Check the task_uuid. Tasks are visible only to the API "
                      "key that created them.");
@@ -541,7 +543,32 @@ StoreStats TaskStore::Stats() const {
   s.tasks_created = static_cast<int64_t>(tasks_.size());
   s.uploads = uploads_total_;
   s.watchers = static_cast<int64_t>(watch_index_.size());
+  s.read_after_write_misses = read_after_write_misses_;
   return s;
+}
+
+std::vector<LedgerAccount> TaskStore::LedgerAccounts() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<LedgerAccount> out;
+  for (const AccountState& a : accounts_) {
+    LedgerAccount l;
+    l.alias = a.info.alias;
+    l.initial_credits = a.key.credits;
+    l.total_credits = a.info.total_credits;
+    l.frozen_credits = a.info.frozen_credits;
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::vector<Task> TaskStore::LedgerTasks() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Task> out;
+  out.reserve(tasks_.size());
+  for (const auto& [uuid, t] : tasks_) out.push_back(t->task);
+  std::sort(out.begin(), out.end(),
+            [](const Task& a, const Task& b) { return a.index < b.index; });
+  return out;
 }
 
 }  // namespace triverse::emulator

@@ -85,6 +85,17 @@ struct StoreStats {
   int64_t tasks_created = 0;
   int64_t uploads = 0;
   int64_t watchers = 0;
+  // GET /tasks/{uuid} answered 404 because the task was inside its
+  // read-after-write window (the task exists).
+  int64_t read_after_write_misses = 0;
+};
+
+// LedgerAccount is one account's credits, for GET /_emulator/ledger.
+struct LedgerAccount {
+  std::string alias;
+  int64_t initial_credits = 0;
+  int64_t total_credits = 0;
+  int64_t frozen_credits = 0;
 };
 
 // TaskStore owns every account and task. Thread-safe. Watch callbacks run
@@ -150,6 +161,11 @@ class TaskStore {
 
   StoreStats Stats() const;
 
+  // Ledger: every account's credits and every task (creation order), the
+  // ground truth a test harness checks the gateway against.
+  std::vector<LedgerAccount> LedgerAccounts() const;
+  std::vector<Task> LedgerTasks() const;
+
  private:
   enum class Phase { kPending, kWaiting, kRunning, kDone };
   enum class Outcome { kSuccess, kFailure, kCancel };
@@ -208,6 +224,7 @@ class TaskStore {
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t uuid_counter_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t uploads_total_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t read_after_write_misses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace triverse::emulator

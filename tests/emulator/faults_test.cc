@@ -226,6 +226,29 @@ TEST(FaultInjectorTest, UpdateMerges) {
   EXPECT_EQ(s.seed, 1u);
 }
 
+TEST(FaultInjectorTest, WebSocketRatesParseRoundTripAndAreRangeChecked) {
+  FaultInjector f;
+  ASSERT_TRUE(
+      f.Update(R"({"websocket":{"silent_rate":0.25,"drop_rate":0.05}})").ok());
+  FaultSettings s = f.settings();
+  EXPECT_DOUBLE_EQ(s.websocket.silent_rate, 0.25);
+  EXPECT_DOUBLE_EQ(s.websocket.drop_rate, 0.05);
+  EXPECT_FALSE(s.websocket.silent);
+  FaultSettings parsed;
+  ASSERT_TRUE(ParseFaultSettings(f.ToJson(), &parsed).ok()) << f.ToJson();
+  EXPECT_DOUBLE_EQ(parsed.websocket.silent_rate, 0.25);
+  EXPECT_DOUBLE_EQ(parsed.websocket.drop_rate, 0.05);
+  absl::Status bad = f.Update(R"({"websocket":{"drop_rate":1.5}})");
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("drop_rate"));
+  EXPECT_FALSE(f.Update(R"({"websocket":{"silent_rate":-0.1}})").ok());
+  EXPECT_DOUBLE_EQ(f.settings().websocket.drop_rate, 0.05);  // unchanged
+  ASSERT_TRUE(f.Update(R"({"tasks":{"read_after_write_miss_rate":0.5}})").ok());
+  EXPECT_DOUBLE_EQ(f.settings().tasks.read_after_write_miss_rate, 0.5);
+  ASSERT_TRUE(ParseFaultSettings(f.ToJson(), &parsed).ok());
+  EXPECT_DOUBLE_EQ(parsed.tasks.read_after_write_miss_rate, 0.5);
+}
+
 TEST(FaultInjectorTest, UpdateReset) {
   FaultInjector f(Mixed());
   ASSERT_TRUE(f.Update(R"({"tasks":{"cancel_rate":0.5},)"

@@ -855,6 +855,24 @@ TEST_F(RestApiTest, ReadAfterWriteHeaderAndWindowAreConfigurable) {
   Data(Get(path));
 }
 
+TEST_F(RestApiTest, ReadAfterWriteMissRateIgnoresTheHeaderInsideTheWindow) {
+  Start();
+  SetFaults(R"({"tasks":{"read_after_write_miss_rate":1}})");
+  const std::string uuid = CreateTextTask("a lagging chair");
+  const std::string path = absl::StrCat("/tasks/", uuid);
+  ExpectError(Get(path, kKeyA, {"X-Triverse-Read-After-Write: true"}), 404,
+              1006);
+  EXPECT_EQ(Int(Stats()["faults_by_kind"], "read_after_write_miss"), 1);
+  emu_->AdvanceBy(absl::Seconds(1));  // past the window: found
+  EXPECT_EQ(Str(Data(Get(path, kKeyA, {"X-Triverse-Read-After-Write: true"})),
+                "task_uuid"),
+            uuid);
+  SetFaults(R"({"tasks":{"read_after_write_miss_rate":0}})");
+  const std::string other = CreateTextTask("a prompt chair");
+  Data(Get(absl::StrCat("/tasks/", other), kKeyA,
+           {"X-Triverse-Read-After-Write: true"}));
+}
+
 TEST_F(RestApiTest, UnknownTaskIs404With1006) {
   Start();
   ExpectError(Get("/tasks/92483a80-236c-4889-9a95-4c90bb64dfd8", kKeyA,
@@ -894,6 +912,58 @@ TEST_F(RestApiTest, RepeatedClientOrderIdReturnsTheSameTask) {
   EXPECT_EQ(Str(later, "task_uuid"), Str(first, "task_uuid"));
   EXPECT_EQ(Str(later, "status"), "QUEUED");
   EXPECT_EQ(GetBalance().frozen, cost);
+}
+
+TEST_F(RestApiTest, LedgerListsEveryTaskWithItsOrderIdAndTheCredits) {
+  Start();
+  const std::string body =
+      R"({"prompt":"a chair","client_order_id":"order-L1"})";
+  rapidjson::Document first = Create("text-to-model", body);
+  Create("text-to-model", body);  // the same order: no new task
+  const std::string plain = CreateTextTask("a plain table");
+  const int64_t cost = Int(first, "cost_credits");
+
+  HttpResponse r = HttpGet(emu_->Url("/_emulator/ledger"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document ledger = ParseJson(r.body);
+  ASSERT_TRUE(ledger.IsObject()) << r.body;
+  const rapidjson::Value& tasks = ledger["tasks"];
+  ASSERT_EQ(tasks.Size(), 2u) << r.body;
+  EXPECT_EQ(Str(tasks[0], "task_uuid"), Str(first, "task_uuid"));
+  EXPECT_EQ(Str(tasks[0], "client_order_id"), "order-L1");
+  EXPECT_EQ(Str(tasks[0], "status"), "PENDING");
+  EXPECT_EQ(Int(tasks[0], "cost_credits"), cost);
+  EXPECT_EQ(Str(tasks[0]["input"], "prompt"), "a chair");
+  EXPECT_EQ(Str(tasks[1], "task_uuid"), plain);
+  EXPECT_TRUE(tasks[1]["client_order_id"].IsNull());
+  const rapidjson::Value& a = ledger["accounts"][0];
+  EXPECT_EQ(Int(a, "frozen_credits"), 2 * cost);
+  EXPECT_EQ(Int(a, "total_credits"), Int(a, "initial_credits"));
+
+  RunToCompletion();
+  ledger = ParseJson(HttpGet(emu_->Url("/_emulator/ledger")).body);
+  EXPECT_EQ(Str(ledger["tasks"][0], "status"), "SUCCESS");
+  const rapidjson::Value& after = ledger["accounts"][0];
+  EXPECT_EQ(Int(after, "frozen_credits"), 0);
+  EXPECT_EQ(Int(after, "initial_credits") - Int(after, "total_credits"),
+            2 * cost);
+}
+
+TEST_F(RestApiTest, StatsCountFaultsByKindAndReadAfterWriteMisses) {
+  Start();
+  const std::string uuid = CreateTextTask("a counted chair");
+  ExpectError(Get(absl::StrCat("/tasks/", uuid)), 404, 1006);  // the window
+  SetFaults(R"({"routes":{"users_me":{"unavailable_rate":1}}})");
+  ExpectError(Get("/users/me"), 503, 5003);
+  ExpectError(Get("/users/me"), 503, 5003);
+  SetFaults(R"({"routes":{"users_me":{"unavailable_rate":0,)"
+            R"("rate_limit_rate":1}}})");
+  ExpectError(Get("/users/me"), 429, 2000);
+  rapidjson::Document s = Stats();
+  EXPECT_EQ(Int(s["faults_by_kind"], "unavailable"), 2);
+  EXPECT_EQ(Int(s["faults_by_kind"], "rate_limit"), 1);
+  EXPECT_EQ(Int(s["faults_by_kind"], "read_after_write_miss"), 1);
+  EXPECT_EQ(Int(s, "faults_injected"), 3);
 }
 
 TEST_F(RestApiTest, InvalidClientOrderIdIs400With1004) {

@@ -278,6 +278,18 @@ class WebSocketTest : public ::testing::Test {
     s.total = doc["websocket"]["total"].GetInt64();
     return s;
   }
+  // FaultCount reads faults_by_kind[kind] from the stats (0 if absent).
+  int64_t FaultCount(const char* kind) {
+    HttpResponse r = HttpGet(emu().Url("/_emulator/stats"));
+    rapidjson::Document doc;
+    if (r.status != 200 || doc.Parse(r.body.c_str()).HasParseError() ||
+        !doc.HasMember("faults_by_kind")) {
+      ADD_FAILURE() << "bad stats: " << r.body;
+      return -1;
+    }
+    const rapidjson::Value& k = doc["faults_by_kind"];
+    return k.HasMember(kind) ? k[kind].GetInt64() : 0;
+  }
   // WaitForOpen polls the stats until `open` sockets are counted: a closed
   // socket is counted down on the server's own threads.
   int64_t WaitForOpen(int64_t open) {
@@ -728,6 +740,63 @@ TEST_F(WebSocketTest, EnvelopedDataWrapsThePayload) {
   EXPECT_EQ(last.status(), "SUCCESS");
   ExpectSameAsGet(last);
   ExpectClosedNormally(*ws);
+}
+
+TEST_F(WebSocketTest, DropRateOneDropsAfterTheFirstFrameAndIsCounted) {
+  SetFaults(R"({"websocket":{"drop_rate":1}})");
+  const std::string uuid = CreateTask();
+  auto ws = Dial(WatchUrl(uuid));
+  ASSERT_NE(ws, nullptr);
+  ASSERT_EQ(NextFrame(*ws).status(), "PENDING");
+  emu().AdvanceBy(kLifetime);
+  EXPECT_FALSE(ws->Next(kWait).has_value());
+  EXPECT_EQ(ws->state(), State::kDropped);
+  EXPECT_EQ(ws->close_code(), 0);
+  EXPECT_EQ(FaultCount("ws_drop"), 1);
+}
+
+TEST_F(WebSocketTest, SilentRateOneMakesTheSocketSilentAndIsCounted) {
+  SetFaults(R"({"websocket":{"silent_rate":1}})");
+  const std::string uuid = CreateTask();
+  auto ws = Dial(WatchUrl(uuid));
+  ASSERT_NE(ws, nullptr);
+  emu().AdvanceBy(kLifetime);
+  ExpectStaysOpen(*ws);
+  EXPECT_EQ(FaultCount("ws_silent"), 1);
+}
+
+TEST_F(WebSocketTest, SilentAndDropRatesHitSomeSocketsOnly) {
+  // Deterministic for the seed: of 30 sockets some are silent, some drop
+  // after a frame, and the others keep streaming.
+  SetFaults(R"({"seed":7,"websocket":{"silent_rate":0.3,"drop_rate":0.3}})");
+  const std::string uuid = CreateTask();
+  std::vector<std::unique_ptr<WebSocketClient>> clients;
+  for (int i = 0; i < 30; ++i) {
+    clients.push_back(Dial(WatchUrl(uuid)));
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  std::vector<WebSocketClient*> talking;
+  for (auto& c : clients) {
+    if (c->Next(kQuiet).has_value()) talking.push_back(c.get());
+  }
+  const int64_t silent = 30 - static_cast<int64_t>(talking.size());
+  EXPECT_EQ(FaultCount("ws_silent"), silent);
+  EXPECT_GT(silent, 0);
+  EXPECT_LT(silent, 30);
+  emu().AdvanceBy(kLifetime);
+  int dropped = 0, alive = 0;
+  for (WebSocketClient* c : talking) {
+    // The drop comes before the next frame, or the next frame comes.
+    if (c->Next(kWait).has_value()) {
+      ++alive;
+    } else {
+      EXPECT_EQ(c->state(), State::kDropped);
+      ++dropped;
+    }
+  }
+  EXPECT_GT(dropped, 0);
+  EXPECT_GT(alive, 0);
+  EXPECT_GE(FaultCount("ws_drop"), dropped);
 }
 
 TEST_F(WebSocketTest, FaultsApplyOnlyToSocketsOpenedAfterThem) {
