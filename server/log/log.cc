@@ -46,18 +46,22 @@ absl::string_view SeverityName(Severity s) {
   return "INFO";
 }
 
-// RedactAfter replaces what follows each `marker` up to a delimiter.
+// RedactAfter replaces what follows each `marker` (ASCII, lower case; matched
+// case-insensitively) up to a delimiter.
 std::string RedactAfter(std::string text, absl::string_view marker,
                         absl::string_view delimiters) {
+  // `lower` is `text` in lower case, edited in step with it.
+  std::string lower = absl::AsciiStrToLower(text);
   size_t from = 0;
   while (true) {
-    const size_t at =
-        absl::AsciiStrToLower(text).find(absl::AsciiStrToLower(marker), from);
+    const size_t at = lower.find(marker.data(), from, marker.size());
     if (at == std::string::npos) return text;
     const size_t start = at + marker.size();
-    size_t end = text.find_first_of(std::string(delimiters), start);
+    size_t end =
+        text.find_first_of(delimiters.data(), start, delimiters.size());
     if (end == std::string::npos) end = text.size();
-    text.replace(start, end - start, std::string(kRedacted));
+    text.replace(start, end - start, kRedacted.data(), kRedacted.size());
+    lower.replace(start, end - start, kRedacted.data(), kRedacted.size());
     from = start + kRedacted.size();
   }
 }

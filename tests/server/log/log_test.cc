@@ -69,6 +69,14 @@ TEST_F(LogTest, SecretsTokensAndBearerCredentialsAreNeverWritten) {
   EXPECT_EQ(Scrub("TOKEN=abc"), "TOKEN=[redacted]");
 }
 
+TEST(ScrubTest, RedactsEveryOccurrenceWhateverItsCase) {
+  EXPECT_EQ(Scrub("a?Token=one&TOKEN=two bearer three, BEARER four"),
+            "a?Token=[redacted]&TOKEN=[redacted] bearer [redacted], "
+            "BEARER [redacted]");
+  EXPECT_EQ(Scrub("token="), "token=[redacted]");
+  EXPECT_EQ(Scrub("no secrets here"), "no secrets here");
+}
+
 TEST(TraceTest, ContinuesAValidTraceparentWithANewSpan) {
   const std::string parent =
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
