@@ -123,6 +123,39 @@ bool TooDeep(const Value& root) {
   return false;
 }
 
+// HasSurrogate reports whether a string or member name holds a UTF-16
+// surrogate (U+D800-U+DFFF, UTF-8 ED A0-BF xx): RapidJSON 1.1.0 rejects raw
+// ones and unpaired high escapes, but decodes an unpaired low escape
+// ("\udc00") into those bytes, which are not UTF-8. Iterative, like TooDeep.
+bool HasSurrogate(const Value& root) {
+  auto bad = [](const Value& s) {
+    const char* p = s.GetString();
+    const rapidjson::SizeType n = s.GetStringLength();
+    for (rapidjson::SizeType i = 0; i + 1 < n; ++i) {
+      if (static_cast<unsigned char>(p[i]) == 0xED &&
+          static_cast<unsigned char>(p[i + 1]) >= 0xA0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<const Value*> stack = {&root};
+  while (!stack.empty()) {
+    const Value* v = stack.back();
+    stack.pop_back();
+    if (v->IsString() && bad(*v)) return true;
+    if (v->IsObject()) {
+      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+        if (bad(it->name)) return true;
+        stack.push_back(&it->value);
+      }
+    } else if (v->IsArray()) {
+      for (auto it = v->Begin(); it != v->End(); ++it) stack.push_back(&*it);
+    }
+  }
+  return false;
+}
+
 // ParseObject parses `json` into `doc` and requires a JSON object.
 absl::Status ParseObject(absl::string_view json, absl::string_view payload,
                          rapidjson::Document* doc) {
@@ -145,6 +178,12 @@ absl::Status ParseObject(absl::string_view json, absl::string_view payload,
     return absl::DataLossError(absl::StrCat("upstream ", payload,
                                             " payload nests deeper than ",
                                             kMaxJsonDepth, " levels"));
+  }
+  if (HasSurrogate(*doc)) {
+    return absl::DataLossError(
+        absl::StrCat("upstream ", payload,
+                     " payload is not valid JSON: a string holds an unpaired "
+                     "surrogate escape, which is not UTF-8"));
   }
   return absl::OkStatus();
 }
@@ -582,6 +621,7 @@ constexpr absl::string_view kQuotePayload = "price quote";
 constexpr absl::string_view kDownloadPayload = "download URL";
 constexpr absl::string_view kUserPayload = "user";
 constexpr absl::string_view kBalancePayload = "balance";
+constexpr absl::string_view kUploadPayload = "upload";
 constexpr absl::string_view kOwnModelPayload = "own model";
 constexpr absl::string_view kOwnModelsPayload = "own models page";
 
@@ -754,6 +794,13 @@ absl::StatusOr<v1::Balance> ParseBalance(absl::string_view data_json) {
   b.set_balance(balance);
   b.set_frozen(frozen);
   return b;
+}
+
+absl::StatusOr<std::string> ParseUploadFileKey(absl::string_view data_json) {
+  rapidjson::Document doc;
+  TR_RETURN_IF_ERROR(ParseObject(data_json, kUploadPayload, &doc));
+  ObjectReader r(doc, kUploadPayload, "");
+  return r.ReqNonEmptyString("file_key");
 }
 
 absl::StatusOr<v1::OwnModel> ParseOwnModel(absl::string_view record_json) {

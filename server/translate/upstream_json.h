@@ -95,6 +95,11 @@ absl::StatusOr<v1::User> ParseUser(absl::string_view data_json);
 // balance, frozen. Errors: DATA_LOSS naming the field.
 absl::StatusOr<v1::Balance> ParseBalance(absl::string_view data_json);
 
+// ParseUploadFileKey translates the `data` of POST /upload/*: the non-empty
+// `file_key` a later task names the upload by. Errors: DATA_LOSS naming the
+// field.
+absl::StatusOr<std::string> ParseUploadFileKey(absl::string_view data_json);
+
 // ParseOwnModel translates one record of GET /platform/generate/own-models
 // (PublicOwnModelItemPayload). Required: task_uuid, flow_name, status.
 // Errors: DATA_LOSS naming the field.

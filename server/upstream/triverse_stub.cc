@@ -463,18 +463,8 @@ uint64_t RestTriverseStub::UploadFile(UploadSpec file, CallOptions options,
   return Call<std::string>(
       "UploadFile", UploadEndpoint(file.kind), std::move(http),
       std::move(options),
-      [](absl::string_view data) -> absl::StatusOr<std::string> {
-        rapidjson::Document doc;
-        doc.Parse(data.data(), data.size());
-        if (doc.HasParseError() || !doc.IsObject()) {
-          return absl::DataLossError("data: not an object");
-        }
-        auto it = doc.FindMember("file_key");
-        if (it == doc.MemberEnd() || !it->value.IsString() ||
-            it->value.GetStringLength() == 0) {
-          return absl::DataLossError("data.file_key: missing or not a string");
-        }
-        return std::string(it->value.GetString(), it->value.GetStringLength());
+      [](absl::string_view data) {
+        return translate::ParseUploadFileKey(data);
       },
       std::move(done));
 }

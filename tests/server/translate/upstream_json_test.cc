@@ -656,6 +656,16 @@ std::vector<HostileCase> HostileCases() {
       {"EnvelopeTrailingGarbage", kEnvelope, R"({"code":0} x)",
        "not valid JSON"},
       {"EnvelopeNaNLiteral", kEnvelope, R"({"code":NaN})", "not valid JSON"},
+      // Found by tests/fuzz/upstream_json_fuzzer: RapidJSON decodes an
+      // unpaired low surrogate escape into bytes that are not UTF-8, which
+      // a proto3 string must not carry.
+      {"EnvelopeLoneLowSurrogate", kEnvelope,
+       R"({"code":1,"message":"a\udc00"})", "unpaired surrogate"},
+      {"TaskLoneLowSurrogate", kTask,
+       R"({"task_uuid":"u","status":"PENDING","flow_name":"\u00e9\udc00"})",
+       "unpaired surrogate"},
+      {"TaskLoneLowSurrogateInOutputKey", kTask, T(R"("output":{"\udfff":1})"),
+       "unpaired surrogate"},
       {"EnvelopeInfinityLiteral", kEnvelope, R"({"code":Infinity})",
        "not valid JSON"},
       {"EnvelopeHugeExponent", kEnvelope, R"({"code":1e999})",
