@@ -84,6 +84,11 @@ constexpr Setting kMaxConcurrentStreams{"max-concurrent-streams",
                                         "max_concurrent_streams"};
 constexpr Setting kMemoryQuota{"memory-quota", "TRIVERSE_MEMORY_QUOTA",
                                "memory_quota"};
+constexpr Setting kMaxReceiveMessageSize{"max-receive-message-size",
+                                         "TRIVERSE_MAX_RECEIVE_MESSAGE_SIZE",
+                                         "max_receive_message_size"};
+constexpr Setting kMaxUploadBuffer{
+    "max-upload-buffer", "TRIVERSE_MAX_UPLOAD_BUFFER", "max_upload_buffer"};
 constexpr Setting kLogFormat{"log-format", "TRIVERSE_LOG_FORMAT", "log_format"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
@@ -114,6 +119,8 @@ constexpr Setting kAllSettings[] = {kListen,
                                     kKeepaliveMinTime,
                                     kMaxConcurrentStreams,
                                     kMemoryQuota,
+                                    kMaxReceiveMessageSize,
+                                    kMaxUploadBuffer,
                                     kLogFormat};
 
 // Value is a resolved setting with a description of where it came from.
@@ -363,6 +370,30 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
           ParseBytes(r.Get(kMemoryQuota), &config.limits.memory_quota);
       !s.ok()) {
     return s;
+  }
+  if (auto v = r.Get(kMaxReceiveMessageSize)) {
+    if (absl::Status s =
+            ParseBytes(v, &config.limits.max_receive_message_bytes);
+        !s.ok()) {
+      return s;
+    }
+    if (config.limits.max_receive_message_bytes < (int64_t{1} << 20) ||
+        config.limits.max_receive_message_bytes > (int64_t{1} << 30)) {
+      return Invalid(*v, "must be 1Mi-1Gi bytes");
+    }
+  }
+  if (auto v = r.Get(kMaxUploadBuffer)) {
+    if (absl::Status s = ParseBytes(v, &config.limits.max_upload_buffer_bytes);
+        !s.ok()) {
+      return s;
+    }
+    if (config.limits.max_upload_buffer_bytes < kMinUploadBufferBytes ||
+        config.limits.max_upload_buffer_bytes > kMaxUploadBufferBytes) {
+      return Invalid(*v,
+                     "must be 200M-1024Gi bytes: at least the largest upload "
+                     "(a 200 MB model), which a smaller buffer would refuse "
+                     "every time");
+    }
   }
   if (auto v = r.Get(kUpstreamUrl)) {
     if (!absl::StartsWith(v->text, "http://") &&

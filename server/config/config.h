@@ -73,7 +73,22 @@ struct ServerLimits {
   // Memory gRPC may use for connections and calls (its ResourceQuota), in
   // bytes; 0: no limit.
   int64_t memory_quota = int64_t{1} << 30;
+  // The largest request message the server accepts, in bytes (1 MiB to
+  // 1 GiB, so that the callers' UploadFile chunks fit: the client library
+  // sends 64 KiB); a larger one ends its call with RESOURCE_EXHAUSTED and
+  // costs nothing else.
+  int64_t max_receive_message_bytes = int64_t{16} << 20;
+  // The bytes all UploadFile calls together may buffer (each upload is held
+  // whole until it is sent upstream): a chunk past it ends its own upload
+  // with RESOURCE_EXHAUSTED (UPLOAD_BUFFER_EXHAUSTED, RetryInfo). From
+  // kMinUploadBufferBytes (the largest upload the upstream takes, a 200 MB
+  // model: a smaller budget would refuse it every time) to
+  // kMaxUploadBufferBytes.
+  int64_t max_upload_buffer_bytes = int64_t{1} << 30;
 };
+
+inline constexpr int64_t kMinUploadBufferBytes = int64_t{200} * 1000 * 1000;
+inline constexpr int64_t kMaxUploadBufferBytes = int64_t{1} << 40;
 
 // Config is every setting of triverse-gateway.
 struct Config {

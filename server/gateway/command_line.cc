@@ -94,6 +94,14 @@ constexpr Flag kFlags[] = {
     {"memory-quota", false,
      "memory gRPC may use, bytes or 768Mi/1Gi, 0 for no limit "
      "(TRIVERSE_MEMORY_QUOTA; default 1Gi)"},
+    {"max-receive-message-size", false,
+     "largest request message accepted, bytes or 4Mi/16Mi, 1Mi-1Gi; a "
+     "larger one gets RESOURCE_EXHAUSTED (TRIVERSE_MAX_RECEIVE_MESSAGE_SIZE; "
+     "default 16Mi)"},
+    {"max-upload-buffer", false,
+     "bytes all uploads in progress may buffer together, bytes or 512Mi/2Gi, "
+     "200M-1024Gi; a chunk past it gets RESOURCE_EXHAUSTED "
+     "(TRIVERSE_MAX_UPLOAD_BUFFER; default 1Gi)"},
     {"log-format", false,
      "logs on stdout: json (one object a line) or text "
      "(TRIVERSE_LOG_FORMAT; default json)"},

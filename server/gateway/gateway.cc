@@ -22,7 +22,6 @@
 namespace triverse::gateway {
 namespace {
 
-constexpr int kMaxReceiveMessageBytes = 16 << 20;
 constexpr int kFanoutThreads = 2;
 
 // ReflectionOption turns gRPC's reflection service on or off for one
@@ -85,6 +84,15 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     const config::Config& config, const GatewayOptions& options) {
+  const int64_t largest_upload =
+      std::max(options.max_image_bytes, options.max_model_bytes);
+  if (config.limits.max_upload_buffer_bytes < largest_upload) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid configuration: max-upload-buffer (",
+        config.limits.max_upload_buffer_bytes,
+        " bytes) is smaller than the largest upload (", largest_upload,
+        " bytes), which it would refuse every time"));
+  }
   std::unique_ptr<Gateway> g(new Gateway());
   // Metrics first: the stub, the connection and the gRPC server report to
   // them. Without config.metrics_listen they are counted, not served.
@@ -130,6 +138,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   service_options.default_deadline = config.default_deadline;
   service_options.watch.max_streams = config.watch.max_streams;
   service_options.watch.max_per_client = config.watch.max_per_client;
+  service_options.max_image_bytes = options.max_image_bytes;
+  service_options.max_model_bytes = options.max_model_bytes;
+  service_options.max_upload_buffer_bytes =
+      config.limits.max_upload_buffer_bytes;
   // Event writes to watch streams run here, not on the libcurl thread.
   g->fanout_ = std::make_unique<service::FanoutPool>(kFanoutThreads);
   service_options.watch.fanout = g->fanout_.get();
@@ -148,6 +160,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
         return static_cast<double>(service->OpenWatches());
       });
   if (!gauge.ok()) return gauge;
+  gauge = g->metrics_->AddCallbackGauge(
+      "triverse_upload_buffer_bytes",
+      "Bytes UploadFile calls buffer now (at most max-upload-buffer).",
+      [service = g->service_.get()] {
+        return static_cast<double>(service->UploadBufferBytes());
+      });
+  if (!gauge.ok()) return gauge;
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -155,6 +174,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   builder.AddListeningPort(config.listen,
                            Credentials(config.tls, options.tls_reload_interval),
                            &g->port_);
+  if (!options.extra_listen.empty()) {
+    builder.AddListeningPort(
+        options.extra_listen,
+        Credentials(config.tls, options.tls_reload_interval), &g->extra_port_);
+  }
   builder.RegisterService(g->service_.get());
   // grpc_server_* (go-grpc-prometheus names) for every RPC.
   std::vector<
@@ -163,9 +187,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   interceptors.push_back(log::CallLogInterceptorFactory());
   interceptors.push_back(g->metrics_->ServerInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  // UploadFile chunks may be larger than gRPC's 4 MiB default.
-  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   const config::ServerLimits& limits = config.limits;
+  // UploadFile chunks may be larger than gRPC's 4 MiB default; a larger
+  // message ends its own call with RESOURCE_EXHAUSTED, nothing else.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(
+      limits.max_receive_message_bytes, std::numeric_limits<int>::max())));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                              Millis(limits.max_connection_age));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
@@ -186,11 +212,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     builder.SetResourceQuota(quota);
   }
   g->server_ = builder.BuildAndStart();
-  if (g->server_ == nullptr || g->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.listen,
-                     " (address in use, not a local address, or unusable TLS "
-                     "files?)"));
+  if (g->server_ == nullptr || g->port_ == 0 ||
+      (!options.extra_listen.empty() && g->extra_port_ == 0)) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen,
+        options.extra_listen.empty() ? "" : " and ", options.extra_listen,
+        " (address in use, not a local address, or unusable TLS "
+        "files?)"));
   }
   grpc::HealthCheckServiceInterface* health =
       g->server_->GetHealthCheckService();

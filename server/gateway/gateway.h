@@ -5,7 +5,9 @@
 #ifndef TRIVERSE_SERVER_GATEWAY_GATEWAY_H_
 #define TRIVERSE_SERVER_GATEWAY_GATEWAY_H_
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -36,6 +38,14 @@ struct GatewayOptions {
   absl::Duration probe_interval = absl::Seconds(10);
   absl::Duration probe_timeout = absl::Seconds(5);
   absl::Duration first_probe_wait = absl::Seconds(2);
+  // UploadFile's limits: the upstream's documented ones (50 MB images,
+  // 200 MB models), enforced while the bytes stream in.
+  int64_t max_image_bytes = int64_t{50} * 1000 * 1000;
+  int64_t max_model_bytes = int64_t{200} * 1000 * 1000;
+  // A second address to serve on besides config.listen (port 0 picks one:
+  // see extra_port()); empty: none. Tests serve "[::1]:0" too, so that two
+  // loopback clients differ by address (the per-client watch limit).
+  std::string extra_listen;
 };
 
 // Gateway owns one running gateway.
@@ -52,7 +62,9 @@ class Gateway {
   // Start builds every layer from `config` and starts serving on
   // config.listen (port 0 picks a free port: see port()). Errors:
   // UNAVAILABLE when the address cannot be bound, and those of
-  // CurlEngine::Create.
+  // CurlEngine::Create; INVALID_ARGUMENT when the upload buffer
+  // (config.limits.max_upload_buffer_bytes) is smaller than the largest
+  // upload (options.max_image_bytes / max_model_bytes).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(
       const config::Config& config, const GatewayOptions& options = {});
 
@@ -64,6 +76,8 @@ class Gateway {
 
   // The bound TCP port.
   int port() const { return port_; }
+  // The bound TCP port of GatewayOptions::extra_listen (0: none).
+  int extra_port() const { return extra_port_; }
 
   // The watch hubs' counters (upstream sockets, fallbacks, deliveries).
   upstream::WatchHubStats WatchStats() const { return hubs_->Stats(); }
@@ -77,6 +91,9 @@ class Gateway {
 
   // Open WatchTask / WatchTasks streams.
   int64_t OpenWatches() const { return service_->OpenWatches(); }
+  // Bytes UploadFile calls buffer now (config.limits.max_upload_buffer_bytes
+  // is the most they may).
+  int64_t UploadBufferBytes() const { return service_->UploadBufferBytes(); }
 
   // Shutdown, in this order: health turns NOT_SERVING (readiness first, so
   // that load balancers stop sending), watch streams end with UNAVAILABLE
@@ -104,6 +121,7 @@ class Gateway {
   mutable absl::Mutex health_mu_;
   bool shutting_down_ ABSL_GUARDED_BY(health_mu_) = false;
   int port_ = 0;
+  int extra_port_ = 0;
   bool shut_down_ = false;
   // Declared last, destroyed first: /metrics stops serving before anything
   // its scrape callbacks read (the service, the hubs) goes. What the server

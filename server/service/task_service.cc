@@ -1,5 +1,7 @@
 #include "server/service/task_service.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <optional>
@@ -388,17 +390,50 @@ class DownloadCall final
   std::optional<grpc::Status> final_ ABSL_GUARDED_BY(mu_);
 };
 
+// kUploadRetryDelay is the RetryInfo delay of UPLOAD_BUFFER_EXHAUSTED: long
+// enough for uploads in progress to reach the upstream and let go.
+constexpr absl::Duration kUploadRetryDelay = absl::Seconds(1);
+
+// UploadBufferExhausted is the error of a chunk of `chunk_bytes` that the
+// budget has no room for.
+absl::Status UploadBufferExhausted(const UploadBudget& budget,
+                                   int64_t chunk_bytes) {
+  absl::Status status = ErrorStatus(
+      absl::StatusCode::kResourceExhausted, "UPLOAD_BUFFER_EXHAUSTED",
+      "UploadFile",
+      absl::StrCat("the gateway's upload buffer is full: uploads in progress "
+                   "hold ",
+                   budget.reserved(), " of the ", budget.limit(),
+                   " bytes allowed (max-upload-buffer) and this chunk needs ",
+                   chunk_bytes, " more; retry shortly or use another replica"));
+  google::rpc::QuotaFailure quota;
+  google::rpc::QuotaFailure::Violation* v = quota.add_violations();
+  v->set_subject("gateway");
+  v->set_description(
+      absl::StrCat("bytes all uploads in progress may hold in this gateway: "
+                   "at most ",
+                   budget.limit(), " (max-upload-buffer)"));
+  errors::AddDetail(status, quota);
+  errors::AddRetryInfo(status, kUploadRetryDelay);
+  return status;
+}
+
 // UploadCall reads the metadata and the chunks, enforcing the limits while
-// they stream in, then makes one upstream upload.
+// they stream in, then makes one upstream upload. Every chunk is reserved
+// from the gateway-wide UploadBudget before it is stored; the reservation is
+// given back as the call finishes, however it finishes (FinishOnce), and
+// at the latest when the reactor is deleted.
 class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
  public:
   UploadCall(grpc::CallbackServerContext* context,
              std::shared_ptr<TriverseConnection> connection,
-             const ServiceOptions& options, absl::StatusOr<CallContext> call,
-             v1::UploadFileResponse* response)
+             const ServiceOptions& options,
+             std::shared_ptr<UploadBudget> budget,
+             absl::StatusOr<CallContext> call, v1::UploadFileResponse* response)
       : context_(context),
         calls_(std::move(connection)),
         limits_{options.max_image_bytes, options.max_model_bytes},
+        budget_(std::move(budget)),
         call_(std::move(call)),
         response_(response) {
     if (!call_.ok()) {
@@ -415,7 +450,7 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
     }
     absl::Status error = Consume();
     if (!error.ok()) {
-      FinishOnce(std::move(error));
+      FailReading(std::move(error));
       return;
     }
     StartRead(&request_);
@@ -424,6 +459,8 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
   void OnCancel() override { calls_.CancelAll(); }
 
   void OnDone() override { delete this; }
+
+  ~UploadCall() override { ReleaseBudget(); }
 
  private:
   absl::Status Consume() {
@@ -442,8 +479,9 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
       spec_.file_name = request_.metadata().file_name();
       spec_.content_type = request_.metadata().content_type();
       if (request_.metadata().has_size_bytes()) {
+        // Not reserved here: memory is taken (and counted against the
+        // budget) as the bytes arrive, not on an announcement.
         announced_ = request_.metadata().size_bytes();
-        spec_.bytes.reserve(static_cast<size_t>(*announced_));
       }
       return absl::OkStatus();
     }
@@ -466,6 +504,20 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
             absl::StrCat("the file is longer than the announced ", *announced_,
                          " bytes")}});
     }
+    const int64_t chunk = static_cast<int64_t>(request_.chunk().size());
+    if (!budget_->TryReserve(chunk)) {
+      return UploadBufferExhausted(*budget_, chunk);
+    }
+    held_.fetch_add(chunk, std::memory_order_relaxed);
+    // Grow geometrically, but never past the announced size: the budget
+    // counts the bytes received; the spare capacity of a growing buffer is
+    // less than that again.
+    if (announced_ && spec_.bytes.capacity() < static_cast<size_t>(size)) {
+      spec_.bytes.reserve(static_cast<size_t>(std::min<int64_t>(
+          std::max<int64_t>(size,
+                            2 * static_cast<int64_t>(spec_.bytes.capacity())),
+          *announced_)));
+    }
     spec_.bytes.append(request_.chunk());
     return absl::OkStatus();
   }
@@ -477,21 +529,21 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
     }
     // A read also ends (ok = false) when the caller cancels: upload nothing.
     if (calls_.cancelled() || context_->IsCancelled()) {
-      FinishOnce(absl::CancelledError("UploadFile: the call was cancelled"));
+      FailReading(absl::CancelledError("UploadFile: the call was cancelled"));
       return;
     }
     if (!have_metadata_) {
-      FinishOnce(errors::InvalidArgument(
+      FailReading(errors::InvalidArgument(
           {{"metadata", "is required: the stream carried no metadata"}}));
       return;
     }
     if (spec_.bytes.empty()) {
-      FinishOnce(errors::InvalidArgument(
+      FailReading(errors::InvalidArgument(
           {{"chunk", "the file is empty: send its bytes after the metadata"}}));
       return;
     }
     if (announced_ && static_cast<int64_t>(spec_.bytes.size()) != *announced_) {
-      FinishOnce(errors::InvalidArgument(
+      FailReading(errors::InvalidArgument(
           {{"metadata.size_bytes",
             absl::StrCat("announced ", *announced_, " bytes but ",
                          spec_.bytes.size(), " arrived")}}));
@@ -505,12 +557,26 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
         }));
   }
 
+  // FailReading ends the call from the read loop (which owns spec_): the
+  // bytes go before the status does.
+  void FailReading(absl::Status status) {
+    std::string().swap(spec_.bytes);
+    FinishOnce(std::move(status));
+  }
+
+  void ReleaseBudget() {
+    const int64_t held = held_.exchange(0, std::memory_order_relaxed);
+    if (held > 0) budget_->Release(held);
+  }
+
   void FinishOnce(absl::Status status) {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
     }
+    // Before the status: a caller that saw it sees the bytes given back.
+    ReleaseBudget();
     Finish(
         errors::ToGrpcStatus(WithErrorInfo(std::move(status), "UploadFile")));
   }
@@ -518,6 +584,7 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
   grpc::CallbackServerContext* const context_;
   UpstreamCalls calls_;
   const UploadLimits limits_;
+  const std::shared_ptr<UploadBudget> budget_;
   const absl::StatusOr<CallContext> call_;
   v1::UploadFileResponse* const response_;
   // Touched only by the reactions of the read loop, which gRPC serialises.
@@ -525,6 +592,8 @@ class UploadCall final : public grpc::ServerReadReactor<v1::UploadFileRequest> {
   bool have_metadata_ = false;
   std::optional<int64_t> announced_;
   upstream::UploadSpec spec_;
+  // Bytes of budget_ this call holds.
+  std::atomic<int64_t> held_{0};
 
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -602,7 +671,22 @@ TaskServiceImpl::TaskServiceImpl(
     : connection_(std::move(connection)),
       options_(std::move(options)),
       hubs_(std::move(hubs)),
-      watch_limiter_(std::make_shared<WatchLimiter>(options_.watch)) {}
+      watch_limiter_(std::make_shared<WatchLimiter>(options_.watch)),
+      upload_budget_(
+          std::make_shared<UploadBudget>(options_.max_upload_buffer_bytes)) {}
+
+bool UploadBudget::TryReserve(int64_t bytes) {
+  int64_t now = reserved_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit_ - now) return false;
+  } while (!reserved_.compare_exchange_weak(now, now + bytes,
+                                            std::memory_order_relaxed));
+  return true;
+}
+
+void UploadBudget::Release(int64_t bytes) {
+  reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+}
 
 absl::StatusOr<CallContext> TaskServiceImpl::Admit(
     grpc::CallbackServerContext* context,
@@ -699,9 +783,12 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListOwnModels(
           for (auto& m : result->models) *response->add_models() = std::move(m);
           response->set_total_size(result->total);
           // The upstream's page count when it gave one, else from the total.
-          const int64_t pages = result->pages > 0
-                                    ? result->pages
-                                    : (result->total + size - 1) / size;
+          // Rounded up without `total + size - 1`, which overflows for a
+          // total near INT64_MAX (the upstream's number, fuzzed).
+          const int64_t pages =
+              result->pages > 0
+                  ? result->pages
+                  : result->total / size + (result->total % size != 0 ? 1 : 0);
           if (page < pages) {
             response->set_next_page_token(absl::StrCat(page + 1));
           }
@@ -777,8 +864,8 @@ TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
 grpc::ServerReadReactor<v1::UploadFileRequest>* TaskServiceImpl::UploadFile(
     grpc::CallbackServerContext* context, v1::UploadFileResponse* response) {
   // The metadata arrives with the first message: UploadCall validates it.
-  return new UploadCall(context, connection_, options_, Admit(context, {}),
-                        response);
+  return new UploadCall(context, connection_, options_, upload_budget_,
+                        Admit(context, {}), response);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::AdmitWatch(

@@ -7,6 +7,7 @@
 #ifndef TRIVERSE_SERVER_SERVICE_TASK_SERVICE_H_
 #define TRIVERSE_SERVER_SERVICE_TASK_SERVICE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,12 @@ struct ServiceOptions {
   // enforced from the announced size and again while the bytes stream in.
   int64_t max_image_bytes = int64_t{50} * 1000 * 1000;
   int64_t max_model_bytes = int64_t{200} * 1000 * 1000;
+  // The bytes all UploadFile calls together may hold (the gateway buffers
+  // each upload whole before sending it upstream): a chunk that would take
+  // the total past it ends its own upload with RESOURCE_EXHAUSTED
+  // (UPLOAD_BUFFER_EXHAUSTED). At least the largest upload limit, else
+  // such an upload could never succeed (config and Gateway check it).
+  int64_t max_upload_buffer_bytes = int64_t{1} << 30;
   // DownloadAsset: bytes per message sent to the caller, and bytes the
   // gateway holds for a caller that reads more slowly than the upstream
   // sends (beyond it the call ends with RESOURCE_EXHAUSTED).
@@ -79,6 +86,29 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view rpc);
 // "operation" = rpc).
 absl::Status ErrorStatus(absl::StatusCode code, absl::string_view reason,
                          absl::string_view rpc, absl::string_view message);
+
+// UploadBudget counts the bytes that UploadFile calls hold, gateway-wide,
+// against a limit. Thread-safe (lock-free).
+class UploadBudget {
+ public:
+  explicit UploadBudget(int64_t limit) : limit_(limit) {}
+
+  UploadBudget(const UploadBudget&) = delete;
+  UploadBudget& operator=(const UploadBudget&) = delete;
+
+  // TryReserve adds `bytes` (>= 0) to the total unless that would take it
+  // past the limit; false then, and nothing is reserved.
+  bool TryReserve(int64_t bytes);
+  // Release gives back `bytes` reserved earlier.
+  void Release(int64_t bytes);
+
+  int64_t reserved() const { return reserved_.load(std::memory_order_relaxed); }
+  int64_t limit() const { return limit_; }
+
+ private:
+  const int64_t limit_;
+  std::atomic<int64_t> reserved_{0};
+};
 
 // TaskServiceImpl implements triverse.v1.TaskService over a
 // TriverseConnection.
@@ -143,6 +173,9 @@ class TaskServiceImpl final
   void EndWatches() { watch_limiter_->EndAll(); }
   // Watch streams open now.
   int64_t OpenWatches() const { return watch_limiter_->open(); }
+  // Bytes UploadFile calls hold now (see
+  // ServiceOptions::max_upload_buffer_bytes).
+  int64_t UploadBufferBytes() const { return upload_budget_->reserved(); }
 
  private:
   using StartWatch = std::function<grpc::ServerWriteReactor<grpc::ByteBuffer>*(
@@ -166,6 +199,7 @@ class TaskServiceImpl final
   const ServiceOptions options_;
   const std::shared_ptr<upstream::WatchHubs> hubs_;
   const std::shared_ptr<WatchLimiter> watch_limiter_;
+  const std::shared_ptr<UploadBudget> upload_budget_;
 };
 
 }  // namespace triverse::service

@@ -408,6 +408,22 @@ absl::StatusOr<WatchCursor> DecodeCursor(absl::string_view text) {
   return c;
 }
 
+namespace {
+
+// WithQuotaFailure adds a google.rpc.QuotaFailure naming the exhausted
+// limit to a WATCH_LIMIT_EXCEEDED error.
+absl::Status WithQuotaFailure(absl::Status status, absl::string_view subject,
+                              absl::string_view description) {
+  google::rpc::QuotaFailure quota;
+  google::rpc::QuotaFailure::Violation* v = quota.add_violations();
+  v->set_subject(std::string(subject));
+  v->set_description(std::string(description));
+  errors::AddDetail(status, quota);
+  return status;
+}
+
+}  // namespace
+
 WatchLimiter::WatchLimiter(const WatchOptions& options)
     : max_streams_(options.max_streams),
       max_per_client_(options.max_per_client) {}
@@ -422,20 +438,28 @@ absl::Status WatchLimiter::Acquire(const std::string& client,
   int64_t& mine = per_client_[client];
   if (mine >= max_per_client_) {
     if (mine == 0) per_client_.erase(client);
-    return ErrorStatus(absl::StatusCode::kResourceExhausted,
-                       "WATCH_LIMIT_EXCEEDED", rpc,
-                       absl::StrCat("this client has ", max_per_client_,
-                                    " watch streams open, the most allowed "
-                                    "(max-watches-per-client); end one first"));
+    return WithQuotaFailure(
+        ErrorStatus(absl::StatusCode::kResourceExhausted,
+                    "WATCH_LIMIT_EXCEEDED", rpc,
+                    absl::StrCat("this client has ", max_per_client_,
+                                 " watch streams open, the most allowed "
+                                 "(max-watches-per-client); end one first")),
+        absl::StrCat("client:", client),
+        absl::StrCat("open watch streams of this client address: at most ",
+                     max_per_client_, " (max-watches-per-client)"));
   }
   if (total_ >= max_streams_) {
     if (mine == 0) per_client_.erase(client);
-    return ErrorStatus(
-        absl::StatusCode::kResourceExhausted, "WATCH_LIMIT_EXCEEDED", rpc,
-        absl::StrCat("the gateway has ", max_streams_,
-                     " watch streams open, the most allowed "
-                     "(max-watch-streams); retry later or use another "
-                     "replica"));
+    return WithQuotaFailure(
+        ErrorStatus(absl::StatusCode::kResourceExhausted,
+                    "WATCH_LIMIT_EXCEEDED", rpc,
+                    absl::StrCat("the gateway has ", max_streams_,
+                                 " watch streams open, the most allowed "
+                                 "(max-watch-streams); retry later or use "
+                                 "another replica")),
+        "gateway",
+        absl::StrCat("open watch streams of this gateway: at most ",
+                     max_streams_, " (max-watch-streams)"));
   }
   ++mine;
   ++total_;

@@ -159,6 +159,10 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"max-concurrent-streams", "0", "--max-concurrent-streams"},
         Bad{"memory-quota", "1Ti", "--memory-quota"},
         Bad{"memory-quota", "-1", "--memory-quota"},
+        Bad{"max-upload-buffer", "190Mi", "--max-upload-buffer"},
+        Bad{"max-upload-buffer", "1025Gi", "--max-upload-buffer"},
+        Bad{"max-upload-buffer", "0", "--max-upload-buffer"},
+        Bad{"max-upload-buffer", "big", "--max-upload-buffer"},
         Bad{"log-format", "xml", "--log-format"}));
 
 TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
@@ -174,10 +178,12 @@ TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   EXPECT_EQ(c->limits.keepalive_min_time, absl::Seconds(20));
   EXPECT_EQ(c->limits.max_concurrent_streams, 10000);
   EXPECT_EQ(c->limits.memory_quota, int64_t{1} << 30);
+  EXPECT_EQ(c->limits.max_upload_buffer_bytes, int64_t{1} << 30);
   EXPECT_TRUE(c->log_json);
 
   TempFile file(R"({"reflection": false, "memory_quota": "768Mi",
-                    "max_connection_age": "10m"})");
+                    "max_connection_age": "10m",
+                    "max_upload_buffer": "2Gi"})");
   ConfigInputs in = WithKey();
   in.flags["config"] = file.path();
   in.env["TRIVERSE_METRICS_LISTEN"] = "off";
@@ -193,7 +199,8 @@ TEST(ConfigTest, ServerSettingsDefaultsAndEverySource) {
   EXPECT_EQ(c->shutdown_grace, absl::Seconds(5));              // env
   EXPECT_EQ(c->limits.max_concurrent_streams, 100);            // flag
   EXPECT_EQ(c->limits.memory_quota, 2000000000);  // flag beats the file
-  EXPECT_FALSE(c->log_json);                      // env
+  EXPECT_EQ(c->limits.max_upload_buffer_bytes, int64_t{2} << 30);  // file
+  EXPECT_FALSE(c->log_json);                                       // env
 }
 
 TEST(ConfigTest, TlsNeedsCertAndKeyAndMutualTlsNeedsBoth) {

@@ -4,8 +4,10 @@
 // the account join, and both streaming RPCs.
 #include "server/service/task_service.h"
 
+#include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -382,6 +384,25 @@ TEST_F(TaskServiceTest, ListOwnModelsPagesWithTokens) {
   EXPECT_EQ(resp.next_page_token(), "");
 }
 
+TEST_F(TaskServiceTest, ListOwnModelsPageCountOfAHugeTotalDoesNotOverflow) {
+  Start();
+  EXPECT_CALL(*connection_, ListOwnModels(1, 5, _, _))
+      .WillOnce([](int64_t, int64_t, CallContext, auto done) {
+        translate::OwnModelsPage page;
+        page.models.resize(5);
+        page.total = std::numeric_limits<int64_t>::max();  // no page count
+        done(std::move(page));
+        return 1;
+      });
+  v1::ListOwnModelsRequest req;
+  req.set_page_size(5);
+  v1::ListOwnModelsResponse resp;
+  auto ctx = Context();
+  ASSERT_TRUE(stub_->ListOwnModels(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.total_size(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(resp.next_page_token(), "2");
+}
+
 TEST_F(TaskServiceTest, ListOwnModelsRejectsForeignToken) {
   Start();
   v1::ListOwnModelsRequest req;
@@ -640,6 +661,84 @@ TEST_F(TaskServiceTest, UploadEnforcesSizeLimitsWhileStreaming) {
   s = Upload(*stub_, {announced, Chunk("abc")}, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(ViolatedFields(s), ElementsAre("metadata.size_bytes"));
+}
+
+TEST(UploadBudgetTest, ReservesUpToTheLimitAndNothingOnRefusal) {
+  UploadBudget budget(10);
+  EXPECT_TRUE(budget.TryReserve(6));
+  EXPECT_FALSE(budget.TryReserve(5));  // 11 > 10: nothing taken
+  EXPECT_EQ(budget.reserved(), 6);
+  EXPECT_TRUE(budget.TryReserve(4));  // exactly the limit
+  EXPECT_FALSE(budget.TryReserve(1));
+  EXPECT_TRUE(budget.TryReserve(0));
+  budget.Release(6);
+  EXPECT_EQ(budget.reserved(), 4);
+  EXPECT_TRUE(budget.TryReserve(6));
+  budget.Release(10);
+  EXPECT_EQ(budget.reserved(), 0);
+  EXPECT_EQ(budget.limit(), 10);
+}
+
+TEST_F(TaskServiceTest, UploadBufferIsHeldUntilTheUpstreamAnswers) {
+  ServiceOptions options = DefaultOptions();
+  options.max_upload_buffer_bytes = 8;
+  Start(options);
+  absl::Notification upstream_called;
+  upstream::TriverseConnection::Callback<std::string> answer;
+  // Only the first upload reaches the (strict) mock.
+  EXPECT_CALL(*connection_, UploadFile(_, _, _))
+      .WillOnce([&](upstream::UploadSpec spec, CallContext, auto done) {
+        EXPECT_EQ(spec.bytes, "abcde");
+        answer = std::move(done);
+        upstream_called.Notify();
+        return 1;
+      });
+  grpc::Status first_status;
+  v1::UploadFileResponse first;
+  std::thread first_upload([&] {
+    first_status = Upload(*stub_,
+                          {Meta(v1::FILE_KIND_IMAGE, "a.png", "image/png"),
+                           Chunk("abc"), Chunk("de")},
+                          &first);
+  });
+  ASSERT_TRUE(upstream_called.WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(service_->UploadBufferBytes(), 5);
+
+  // 5 + 4 > 8: the second upload is refused at its chunk; the first holds
+  // on.
+  v1::UploadFileResponse second;
+  grpc::Status s = Upload(
+      *stub_, {Meta(v1::FILE_KIND_IMAGE, "b.png", "image/png"), Chunk("wxyz")},
+      &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << s.error_message();
+  EXPECT_EQ(Reason(s), "UPLOAD_BUFFER_EXHAUSTED");
+  EXPECT_THAT(s.error_message(), HasSubstr("max-upload-buffer"));
+  auto quota = Find<google::rpc::QuotaFailure>(s);
+  ASSERT_TRUE(quota.has_value());
+  EXPECT_EQ(quota->violations(0).subject(), "gateway");
+  EXPECT_TRUE(Find<google::rpc::RetryInfo>(s).has_value());
+  EXPECT_EQ(service_->UploadBufferBytes(), 5);
+
+  answer(std::string("tasks/uid_1/20261126/a.png"));
+  first_upload.join();
+  EXPECT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_EQ(first.file_key(), "tasks/uid_1/20261126/a.png");
+  EXPECT_EQ(service_->UploadBufferBytes(), 0);
+}
+
+TEST_F(TaskServiceTest, CancelledUploadGivesItsBufferBack) {
+  Start();  // StrictMock: an UploadFile call would fail the test.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::UploadFileResponse resp;
+  auto writer = stub_->UploadFile(&ctx, &resp);
+  ASSERT_TRUE(writer->Write(Meta(v1::FILE_KIND_IMAGE, "cat.png", "image/png")));
+  ASSERT_TRUE(writer->Write(Chunk("abc")));
+  ctx.TryCancel();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  server_->Shutdown();  // every server reaction has run
+  EXPECT_EQ(service_->UploadBufferBytes(), 0);
 }
 
 TEST(ResolveApiKeyTest, RefusesUnprintableCallerKey) {
