@@ -197,6 +197,8 @@ reject schema "an enum violation (config.logFormat)" "config.logFormat" \
   --set apiKey.value="$KEY" --set config.logFormat=xml
 reject schema "a malformed duration" "config.shutdownGrace" \
   --set apiKey.value="$KEY" --set config.shutdownGrace=25
+reject schema "an upload buffer below the largest upload" "config.maxUploadBuffer" \
+  --set apiKey.value="$KEY" --set config.maxUploadBuffer=1000000
 reject schema "no API key" "apiKey: Must validate one and only one schema"
 reject schema "both API key sources" "apiKey: Must validate one and only one schema" \
   --set apiKey.value="$KEY" --set apiKey.existingSecret=gw-key
