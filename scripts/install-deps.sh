@@ -21,6 +21,7 @@ MAIN_PKGS=(
   rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost1.81-dev zlib1g-dev prometheus-cpp-dev
   clang-format wrk python3 nodejs npm
+  clang-14 libclang-rt-14-dev
 )
 # The example clients' languages, their gRPC libraries and protoc plugins.
 CLIENT_PKGS=(
