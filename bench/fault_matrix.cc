@@ -61,6 +61,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_util.h"
 #include "rapidjson/document.h"
+#include "server/errors/grpc_status.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 ABSL_FLAG(std::string, gateway_bin, "", "the triverse-gateway binary");
@@ -310,26 +311,8 @@ bool Transient(grpc::StatusCode c) {
          c == grpc::StatusCode::ABORTED || c == grpc::StatusCode::CANCELLED;
 }
 
-const char* CodeName(grpc::StatusCode c) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = static_cast<int>(c);
-  return i >= 0 && i <= 16 ? kNames[i] : "?";
+std::string CodeName(grpc::StatusCode c) {
+  return std::string(triverse::errors::StatusCodeName(c));
 }
 
 // ----------------------------------------------------------------- creators

@@ -5,6 +5,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace triverse::errors {
 
@@ -12,6 +13,10 @@ namespace triverse::errors {
 // attached with AddDetail into a google.rpc.Status, which gRPC sends in the
 // grpc-status-details-bin trailer.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// StatusCodeName is the canonical name of a gRPC code ("NOT_FOUND"), or "?"
+// for a number outside 0-16.
+absl::string_view StatusCodeName(grpc::StatusCode code);
 
 }  // namespace triverse::errors
 

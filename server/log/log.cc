@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
+#include "server/errors/grpc_status.h"
 
 namespace triverse::log {
 namespace {
@@ -219,24 +220,6 @@ bool IsServerSide(grpc::StatusCode code) {
   }
 }
 
-constexpr absl::string_view kCodeNames[] = {"OK",
-                                            "CANCELLED",
-                                            "UNKNOWN",
-                                            "INVALID_ARGUMENT",
-                                            "DEADLINE_EXCEEDED",
-                                            "NOT_FOUND",
-                                            "ALREADY_EXISTS",
-                                            "PERMISSION_DENIED",
-                                            "RESOURCE_EXHAUSTED",
-                                            "FAILED_PRECONDITION",
-                                            "ABORTED",
-                                            "OUT_OF_RANGE",
-                                            "UNIMPLEMENTED",
-                                            "INTERNAL",
-                                            "UNAVAILABLE",
-                                            "DATA_LOSS",
-                                            "UNAUTHENTICATED"};
-
 class CallLogInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
@@ -270,10 +253,9 @@ class CallLogInterceptor final : public grpc::experimental::Interceptor {
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
       if (IsServerSide(status.error_code())) {
-        const int code = static_cast<int>(status.error_code());
         Log(Severity::kWarning, "call failed",
             {{"method", method_},
-             {"code", std::string(kCodeNames[code])},
+             {"code", std::string(errors::StatusCodeName(status.error_code()))},
              {"error", status.error_message()},
              {"duration_ms",
               absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start_))},

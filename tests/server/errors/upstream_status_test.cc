@@ -209,5 +209,15 @@ TEST(GrpcStatusTest, OkAndPlainStatuses) {
   EXPECT_TRUE(g.error_details().empty());
 }
 
+TEST(GrpcStatusTest, StatusCodeNamesAreTheCanonicalOnes) {
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::FAILED_PRECONDITION),
+            "FAILED_PRECONDITION");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED),
+            "UNAUTHENTICATED");
+  EXPECT_EQ(StatusCodeName(static_cast<grpc::StatusCode>(17)), "?");
+  EXPECT_EQ(StatusCodeName(static_cast<grpc::StatusCode>(-1)), "?");
+}
+
 }  // namespace
 }  // namespace triverse::errors
