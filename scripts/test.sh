@@ -2,7 +2,7 @@
 # Installs the dependencies (the example clients' languages included), checks
 # formatting, builds with warnings as errors and runs every test (the example
 # clients against the gateway among them), then runs them again under
-# ASan + UBSan.
+# ASan + UBSan and under TSan, and gives every fuzz target a short run.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +32,11 @@ echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (pre
 cmake --preset asan >/dev/null
 cmake --build --preset asan
 ctest --preset asan -j2 --timeout 900
+
+echo "== the same suite under ThreadSanitizer (preset tsan)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan
+ctest --preset tsan -j2 --timeout 900
+
+echo "== fuzzing: a short run of every libFuzzer target (clang-14, ASan + UBSan)"
+bash scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-10}"

@@ -29,6 +29,7 @@
 extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
 extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
 
+#include "absl/base/internal/spinlock_wait.h"
 #include "absl/base/options.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
@@ -294,6 +295,31 @@ void BlockingCounter::Wait() {
   Call(real, this);
   __tsan_acquire(this);
 }
+
+// --- call_once
+// -----------------------------------------------------------------
+
+// absl::call_once is inline, but a thread that finds the once-function running
+// waits in SpinLockWait, whose acquire load of the control word (seeing it
+// done) is in the library. Acquiring on the control word after it returns
+// pairs with the inline release that marked it done.
+namespace base_internal {
+
+uint32_t SpinLockWait(std::atomic<uint32_t>* w, int n,
+                      const SpinLockWaitTransition trans[],
+                      SchedulingMode scheduling_mode) {
+  static auto real =
+      Lookup<uint32_t (*)(std::atomic<uint32_t>*, int,
+                          const SpinLockWaitTransition[], SchedulingMode)>(
+          "",
+          "13base_internal12SpinLockWaitEPSt6atomicIjEiPKNS1_"
+          "22SpinLockWaitTransitionENS1_14SchedulingModeE");
+  const uint32_t result = Call(real, w, n, trans, scheduling_mode);
+  __tsan_acquire(w);
+  return result;
+}
+
+}  // namespace base_internal
 
 ABSL_NAMESPACE_END
 }  // namespace absl
