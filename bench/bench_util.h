@@ -3,6 +3,7 @@
 #ifndef TRIVERSE_BENCH_BENCH_UTIL_H_
 #define TRIVERSE_BENCH_BENCH_UTIL_H_
 
+#include <curl/curl.h>
 #include <sys/resource.h>
 
 #include <cstddef>
@@ -60,6 +61,38 @@ inline double BusyShare(const MachineCpu& a, const MachineCpu& b) {
 inline size_t AppendBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
+}
+
+// HttpExchange makes one blocking HTTP request with a JSON content type: a
+// POST of `*post_body` when it is set, else a GET; with a `bearer` token
+// when one is given. Returns the HTTP status (0 on a transport failure) and
+// fills `body`.
+inline long HttpExchange(const std::string& url, const std::string* post_body,
+                         std::string* body, long timeout_ms,
+                         const std::string& bearer = "") {
+  CURL* easy = curl_easy_init();
+  curl_slist* headers = nullptr;
+  if (!bearer.empty()) {
+    headers =
+        curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
+  }
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  if (post_body != nullptr) {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post_body->c_str());
+  }
+  long status = 0;
+  if (curl_easy_perform(easy) == CURLE_OK) {
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(easy);
+  return status;
 }
 
 // DashedFlags lets flags be spelled --task-uuid as well as --task_uuid

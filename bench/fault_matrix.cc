@@ -96,29 +96,11 @@ namespace {
 
 namespace v1 = triverse::v1;
 using Steady = std::chrono::steady_clock;
-using triverse::bench::AppendBody;
 
 // ------------------------------------------------------------ HTTP helpers
 
 long Http(const std::string& url, const std::string* post, std::string* body) {
-  CURL* easy = curl_easy_init();
-  curl_slist* headers =
-      curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, AppendBody);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  if (post != nullptr)
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post->c_str());
-  long status = 0;
-  if (curl_easy_perform(easy) == CURLE_OK) {
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(easy);
-  return status;
+  return triverse::bench::HttpExchange(url, post, body, 30000L);
 }
 
 std::string EmulatorBase() {

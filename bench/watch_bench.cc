@@ -212,28 +212,9 @@ std::string ThreadCpuDelta(const std::map<std::string, double>& a,
 // failure) and fills `body`.
 long HttpCall(const std::string& url, const std::string& post_body,
               std::string* body) {
-  CURL* easy = curl_easy_init();
-  curl_slist* headers = nullptr;
-  headers = curl_slist_append(
-      headers,
-      ("Authorization: Bearer " + absl::GetFlag(FLAGS_api_key)).c_str());
-  headers = curl_slist_append(headers, "Content-Type: application/json");
-  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, AppendBody);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  if (!post_body.empty()) {
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post_body.c_str());
-  }
-  long status = 0;
-  if (curl_easy_perform(easy) == CURLE_OK) {
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(easy);
-  return status;
+  return triverse::bench::HttpExchange(
+      url, post_body.empty() ? nullptr : &post_body, body, 10000L,
+      absl::GetFlag(FLAGS_api_key));
 }
 
 // The emulator's counters (GET /_emulator/stats).
