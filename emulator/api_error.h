@@ -37,6 +37,9 @@ struct ApiError {
   std::string message;
   std::string suggestion;
   int retry_after_seconds = 0;  // > 0 adds a Retry-After header
+  // Siray (OpenAI-style) errors: `type` and the string `code`.
+  std::string error_type;
+  std::string string_code;
 
   std::string ToJson() const;
 };

@@ -24,6 +24,7 @@
 #include "emulator/hashing.h"
 #include "emulator/multipart.h"
 #include "emulator/payloads.h"
+#include "emulator/providers.h"
 
 namespace triverse::emulator {
 namespace {
@@ -38,6 +39,8 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr absl::string_view kApiPrefix = "/api/v1";
+constexpr absl::string_view kTripoPrefix = "/v2/openapi";
+constexpr char kTraceHeader[] = "X-Tripo-Trace-ID";
 constexpr uint64_t kJsonBodyLimit = 1024 * 1024;
 constexpr uint64_t kMultipartSlack = 64 * 1024;
 
@@ -192,6 +195,7 @@ class EmulatorImpl : public Emulator,
     uint64_t secret = options_.engine.seed * 0x9e3779b97f4a7c15ULL ^
                       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
     signing_secret_ = absl::StrFormat("%016x", secret);
+    trace_seed_ = SplitMix64(secret);
   }
   ~EmulatorImpl() override { Stop(); }
 
@@ -209,7 +213,7 @@ class EmulatorImpl : public Emulator,
   HttpStats& stats() { return stats_; }
   const Clock* clock() const { return clock_; }
 
-  PayloadContext Context() const {
+  PayloadContext Context() {
     PayloadContext ctx;
     ctx.legacy = options_.engine.legacy;
     ctx.base_url = base_url_;
@@ -218,8 +222,83 @@ class EmulatorImpl : public Emulator,
     ctx.signing_secret = signing_secret_;
     ctx.read_after_write_window = options_.engine.read_after_write_window;
     ctx.read_after_write_header = options_.engine.read_after_write_header;
+    if (options_.provider == Provider::kTripo) {
+      ctx.url_ttl = options_.tripo.url_ttl;
+      ctx.url_nonce = absl::StrFormat("%x", ++nonce_counter_);
+    }
     return ctx;
   }
+
+  Provider provider() const { return options_.provider; }
+
+  TripoPayloadContext TripoContext() {
+    TripoPayloadContext ctx;
+    ctx.base = Context();
+    ctx.run_duration = options_.engine.run_duration;
+    ctx.extras = faults_.Roll("tripo-extras", extras_draws_++,
+                              faults_.settings().tripo.extras_rate);
+    return ctx;
+  }
+
+  SirayPayloadContext SirayContext() {
+    SirayPayloadContext ctx;
+    ctx.base_url = base_url_;
+    ctx.signing_secret = signing_secret_;
+    ctx.now = clock_->Now();
+    ctx.pending_duration = options_.engine.pending_duration;
+    ctx.omit_unset_times = options_.siray.omit_unset_times;
+    const SirayFaults f = faults_.settings().siray;
+    const uint64_t n = siray_draws_++;
+    if (faults_.Roll("siray-progress", n, f.odd_progress_rate)) {
+      ctx.odd_progress = 1 + static_cast<int>(SplitMix64(n ^ 0x9a) % 5);
+    }
+    if (faults_.Roll("siray-status", n, f.alt_status_rate)) {
+      ctx.alt_status = 1 + static_cast<int>(SplitMix64(n ^ 0x57) % 2);
+    }
+    return ctx;
+  }
+
+  // Frame is one WebSocket message for `event` in the provider's format.
+  std::string Frame(const TaskEvent& event, bool trailing, bool enveloped) {
+    if (options_.provider == Provider::kTripo) {
+      return TripoFrame(event.task, TripoContext());
+    }
+    return WebSocketFrame(event, Context(), trailing, enveloped);
+  }
+
+  // The full JSON body (enveloped) of a task in the provider's format.
+  std::string TaskBody(const Task& task) {
+    switch (options_.provider) {
+      case Provider::kTripo:
+        return TripoEnvelope(TripoTaskPayload(task, TripoContext()));
+      case Provider::kSiray:
+        return SirayEnvelope(SirayTaskPayload(task, SirayContext()));
+      case Provider::kTriverse:
+        break;
+    }
+    return Envelope(StatusPayload(task, Context()));
+  }
+
+  std::string NewTraceId() {
+    const uint64_t n = ++trace_counter_;
+    return FormatUuid(SplitMix64(trace_seed_ ^ n), SplitMix64(n * 31 + 7));
+  }
+
+  // Tripo uploads: image_token → (account, file key).
+  std::string AddImageToken(int account, std::string file_key) {
+    absl::MutexLock lock(&tokens_mu_);
+    const uint64_t n = ++token_counter_;
+    std::string token =
+        FormatUuid(SplitMix64(trace_seed_ + n * 0x1f), SplitMix64(n ^ 0x70c3));
+    image_tokens_[token] = {account, std::move(file_key)};
+    return token;
+  }
+  bool HasImageToken(int account, const std::string& token) {
+    absl::MutexLock lock(&tokens_mu_);
+    auto it = image_tokens_.find(token);
+    return it != image_tokens_.end() && it->second.first == account;
+  }
+  uint64_t NextOutcomeDraw() { return outcome_draws_++; }
   const std::string& signing_secret() const { return signing_secret_; }
 
   void Log(absl::string_view line) {
@@ -237,6 +316,16 @@ class EmulatorImpl : public Emulator,
   TaskStore store_;
   HttpStats stats_;
   std::string signing_secret_;
+  uint64_t trace_seed_ = 0;
+  std::atomic<uint64_t> trace_counter_{0};
+  std::atomic<uint64_t> nonce_counter_{0};
+  std::atomic<uint64_t> extras_draws_{0};
+  std::atomic<uint64_t> siray_draws_{0};
+  std::atomic<uint64_t> outcome_draws_{0};
+  absl::Mutex tokens_mu_;
+  uint64_t token_counter_ ABSL_GUARDED_BY(tokens_mu_) = 0;
+  std::map<std::string, std::pair<int, std::string>> image_tokens_
+      ABSL_GUARDED_BY(tokens_mu_);
   std::unique_ptr<asio::io_context> ioc_;
   // Optional so that Stop() can destroy them before the context.
   std::optional<tcp::acceptor> acceptor_;
@@ -261,16 +350,18 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
 
   // Start subscribes and completes the upgrade. `task_uuid` empty means
   // watch/all.
+  // `trace_id` non-empty: the upgrade response carries X-Tripo-Trace-ID.
   void Start(Request request, int account, std::string task_uuid,
-             std::optional<absl::Time> since) {
+             std::optional<absl::Time> since, std::string trace_id = "") {
     account_ = account;
     task_uuid_ = std::move(task_uuid);
     since_ = since;
     ws_.set_option(
         websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.set_option(
-        websocket::stream_base::decorator([](websocket::response_type& res) {
+    ws_.set_option(websocket::stream_base::decorator(
+        [trace_id](websocket::response_type& res) {
           res.set(http::field::server, "triverse-emulator");
+          if (!trace_id.empty()) res.set(kTraceHeader, trace_id);
         }));
     ws_.text(true);
     // Subscribe before the 101 goes out, so that a client misses nothing
@@ -313,8 +404,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
     // Runs under the store's lock: serialise and post, nothing more.
     auto on_event = [weak, executor, emulator, trailing,
                      enveloped](const TaskEvent& event) {
-      std::string frame =
-          WebSocketFrame(event, emulator->Context(), trailing, enveloped);
+      std::string frame = emulator->Frame(event, trailing, enveloped);
       asio::post(executor, [weak, frame = std::move(frame),
                             finalized = event.finalized]() mutable {
         if (auto self = weak.lock()) self->Enqueue(std::move(frame), finalized);
@@ -329,17 +419,15 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
         return;
       }
       watch_id_ = *id;
-      Enqueue(
-          WebSocketFrame(snapshot, emulator_->Context(), trailing, enveloped),
-          snapshot.finalized);
+      Enqueue(emulator_->Frame(snapshot, trailing, enveloped),
+              snapshot.finalized);
     } else {
       std::vector<TaskEvent> catch_up;
       watch_id_ =
           emulator_->store().WatchAll(account_, since_, on_event, &catch_up);
       uint64_t n = 0;
       for (const TaskEvent& e : catch_up) {
-        std::string frame =
-            WebSocketFrame(e, emulator_->Context(), trailing, enveloped);
+        std::string frame = emulator_->Frame(e, trailing, enveloped);
         if (emulator_->faults().Roll("ws-replay", n++,
                                      faults_.replay_duplicate_rate)) {
           if (!faults_.silent) stats.CountFault("ws_replay_duplicate");
@@ -506,12 +594,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     call_.target = ParseTarget(
         absl::string_view(req.target().data(), req.target().size()));
     const std::string& path = call_.target.path;
-    if (req.method() == http::verb::post &&
-        (path == "/api/v1/upload/image" || path == "/api/v1/upload/model")) {
-      const bool image = path == "/api/v1/upload/image";
-      const uint64_t limit = static_cast<uint64_t>(
-          image ? emulator_->options().engine.max_image_bytes
-                : emulator_->options().engine.max_model_bytes);
+    bool image = false;
+    const uint64_t upload_limit = UploadLimit(path, &image);
+    if (req.method() == http::verb::post && upload_limit > 0) {
+      const uint64_t limit = upload_limit;
       const auto length = parser_->content_length();
       if (length && *length > limit + kMultipartSlack) {
         call_.route = image ? "upload_image" : "upload_model";
@@ -555,7 +641,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
-  static ApiError TooLarge(bool image, uint64_t limit) {
+  // UploadLimit is the size limit of an upload route (0: not an upload).
+  uint64_t UploadLimit(const std::string& path, bool* image) const {
+    const EmulatorOptions& o = emulator_->options();
+    switch (o.provider) {
+      case Provider::kTriverse:
+        *image = path == "/api/v1/upload/image";
+        if (*image) return static_cast<uint64_t>(o.engine.max_image_bytes);
+        if (path == "/api/v1/upload/model") {
+          return static_cast<uint64_t>(o.engine.max_model_bytes);
+        }
+        return 0;
+      case Provider::kTripo:
+        *image = true;
+        if (path == "/v2/openapi/upload" || path == "/v2/openapi/upload/sts") {
+          return static_cast<uint64_t>(o.tripo.max_upload_bytes);
+        }
+        return 0;
+      case Provider::kSiray:
+        return 0;
+    }
+    return 0;
+  }
+
+  ApiError TooLarge(bool image, uint64_t limit) const {
+    switch (emulator_->provider()) {
+      case Provider::kTripo:
+        return TripoError(kTripoInvalidParams,
+                          absl::StrCat("The file is too large: images are "
+                                       "limited to ",
+                                       limit / (1024 * 1024), " MB."));
+      case Provider::kSiray:
+        return SirayError(400, "The request body is too large.",
+                          "invalid_request_error", "request_too_large");
+      case Provider::kTriverse:
+        break;
+    }
     return MakeError(
         kInvalidParameters,
         absl::StrCat("The file is too large: ", image ? "images" : "models",
@@ -564,18 +685,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      const bool image = call_.target.path == "/api/v1/upload/image";
-      const bool upload =
-          absl::StartsWith(call_.target.path, "/api/v1/upload/");
+      bool image = false;
+      const uint64_t limit = UploadLimit(call_.target.path, &image);
+      const bool upload = limit > 0;
       call_.route =
           upload ? (image ? "upload_image" : "upload_model") : "other";
       keep_alive_ = false;
-      ApiError e =
-          upload
-              ? TooLarge(image,
-                         image ? emulator_->options().engine.max_image_bytes
-                               : emulator_->options().engine.max_model_bytes)
-              : MakeError(kInvalidParameters, "The request body is too large.");
+      ApiError e = upload ? TooLarge(image, limit)
+                          : ProviderError(kInvalidParameters,
+                                          "The request body is too large.");
       Send(ErrorResponse(e, parser_->get().version(), false));
       return;
     }
@@ -635,6 +753,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string& p = call_.target.path;
     if (absl::StartsWith(p, "/_emulator/")) return "emulator";
     if (absl::StartsWith(p, "/assets/")) return "asset";
+    if (emulator_->provider() == Provider::kTripo) {
+      if (!absl::StartsWith(p, "/v2/openapi/")) return "not_found";
+      absl::string_view rest = absl::string_view(p).substr(kTripoPrefix.size());
+      if (rest == "/task") return "create_task";
+      if (rest == "/task/watch/all" ||
+          absl::StartsWith(rest, "/task/watch/all/")) {
+        return "ws_watch_all";
+      }
+      if (absl::StartsWith(rest, "/task/watch/")) return "ws_watch_task";
+      if (absl::StartsWith(rest, "/task/")) return "get_task";
+      if (rest == "/upload" || rest == "/upload/sts") return "upload_image";
+      if (rest == "/user/balance") return "users_balance";
+      return "not_found";
+    }
+    if (emulator_->provider() == Provider::kSiray) {
+      if (p == "/v1/3d/generations") return "create_task";
+      if (absl::StartsWith(p, "/v1/3d/generations/")) return "get_task";
+      if (absl::StartsWith(p, "/redirect/")) return "redirect";
+      return "not_found";
+    }
     if (!absl::StartsWith(p, "/api/v1/")) return "not_found";
     absl::string_view rest = absl::string_view(p).substr(kApiPrefix.size());
     if (rest == "/users/me") return "users_me";
@@ -658,21 +796,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const Request& req = request_;
     switch (call_.fault.kind) {
       case Kind::kUnavailable:
-        Send(ErrorResponse(MakeError(kBackendUnavailable,
-                                     "A backend dependency (Storage, Prefect "
-                                     "or Audit) is down; retry later."),
+        Send(ErrorResponse(ProviderError(kBackendUnavailable,
+                                         "A backend dependency (Storage, "
+                                         "Prefect or Audit) is down; retry "
+                                         "later."),
                            req.version(), keep_alive_));
         return;
       case Kind::kInternalError:
-        Send(ErrorResponse(MakeError(kPersistenceError,
-                                     "The task state could not be recorded; "
-                                     "retry later."),
+        Send(ErrorResponse(ProviderError(kPersistenceError,
+                                         "The task state could not be "
+                                         "recorded; retry later."),
                            req.version(), keep_alive_));
         return;
       case Kind::kRateLimit: {
-        ApiError e = MakeError(kRateLimited,
-                               "Too many requests; retry after the delay in "
-                               "the Retry-After header.");
+        ApiError e = ProviderError(kRateLimited,
+                                   "Too many requests; retry after the delay "
+                                   "in the Retry-After header.");
         e.retry_after_seconds = std::max(1, call_.fault.retry_after_seconds);
         Send(ErrorResponse(e, req.version(), keep_alive_));
         return;
@@ -684,7 +823,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         break;
     }
     if (call_.route == "ws_watch_all" || call_.route == "ws_watch_task") {
-      HandleWebSocket();
+      if (emulator_->provider() == Provider::kTripo) {
+        HandleTripoWebSocket();
+      } else {
+        HandleWebSocket();
+      }
       return;
     }
     Send(Handle());
@@ -697,11 +840,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string& route = call_.route;
     if (route == "emulator") return HandleControl();
     if (route == "asset") return HandleAsset();
+    const Provider provider = emulator_->provider();
+    if (provider == Provider::kSiray && websocket::is_upgrade(req)) {
+      return Error(SirayError(404,
+                              "Siray has no WebSocket API: poll GET "
+                              "/v1/3d/generations/{task_id}.",
+                              "not_found_error", "not_found"));
+    }
+    if (route == "redirect") return HandleSirayRedirect();
     if (route == "not_found") {
-      return ErrorResponse(MakeError(kResourceNotFound,
-                                     "No such endpoint. The API lives under "
-                                     "/api/v1."),
-                           req.version(), keep_alive_);
+      return ErrorResponse(
+          ProviderError(kResourceNotFound,
+                        provider == Provider::kTripo
+                            ? "No such endpoint. The API lives under "
+                              "/v2/openapi."
+                        : provider == Provider::kSiray
+                            ? "No such endpoint. 3D generations live under "
+                              "/v1/3d/generations."
+                            : "No such endpoint. The API lives under /api/v1."),
+          req.version(), keep_alive_);
     }
     const bool post = req.method() == http::verb::post;
     const bool get = req.method() == http::verb::get;
@@ -709,9 +866,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                            route == "pricing_quote" || route == "create_task";
     if ((want_post && !post) || (!want_post && !get)) {
       Response res = ErrorResponse(
-          MakeError(kResourceNotFound,
-                    absl::StrCat("Use ", want_post ? "POST" : "GET",
-                                 " for this endpoint.")),
+          ProviderError(kResourceNotFound,
+                        absl::StrCat("Use ", want_post ? "POST" : "GET",
+                                     " for this endpoint.")),
           req.version(), keep_alive_);
       res.result(http::status::method_not_allowed);
       res.set(http::field::allow, want_post ? "POST" : "GET");
@@ -720,6 +877,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const int account = Authenticate();
     if (account < 0) return AuthError();
     call_.alias = emulator_->store().Account(account).alias;
+    if (provider == Provider::kTripo) return HandleTripo(account);
+    if (provider == Provider::kSiray) return HandleSiray(account);
 
     TaskStore& store = emulator_->store();
     const absl::string_view rest =
@@ -789,6 +948,294 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return HandleUpload(account, route == "upload_image");
     }
     return Error(MakeError(kResourceNotFound, "No such endpoint."));
+  }
+
+  // ------------------------------------------------------------ Tripo
+
+  Response HandleTripo(int account) {
+    const std::string& route = call_.route;
+    TaskStore& store = emulator_->store();
+    const absl::string_view rest =
+        absl::string_view(call_.target.path).substr(kTripoPrefix.size());
+    if (route == "users_balance") {
+      return Json(TripoEnvelope(BalancePayload(store.Account(account))),
+                  /*envelope=*/false);
+    }
+    if (route == "upload_image") return HandleTripoUpload(account);
+    if (route == "create_task") return HandleTripoCreate(account);
+    if (route == "get_task") {
+      const absl::string_view id =
+          rest.substr(absl::string_view("/task/").size());
+      if (!IsIdSegment(id)) {
+        return Error(TripoError(kTripoTaskNotFound,
+                                "A task_id is a UUID such as "
+                                "916ef2cf-0b1d-4b5e-9d6c-2f0e2a1c7d11."));
+      }
+      auto task = store.Get(account, id, ConsistentRead());
+      if (!task.ok()) return Error(TripoFromStore(task.error()));
+      return Json(emulator_->TaskBody(*task), /*envelope=*/false);
+    }
+    return Error(TripoError(kTripoRouteNotFound, "No such endpoint."));
+  }
+
+  // ConsistentRead is false when the read-after-write miss fault hits: a
+  // GET inside the task's read-after-write window then misses the task.
+  bool ConsistentRead() {
+    return !emulator_->faults().Roll(
+        "raw-miss", emulator_->stats().raw_miss_draws++,
+        emulator_->faults().settings().tasks.read_after_write_miss_rate);
+  }
+
+  Response HandleTripoCreate(int account) {
+    TaskStore& store = emulator_->store();
+    auto parsed = ParseTripoCreate(request_.body(), emulator_->options().tripo);
+    if (!parsed.ok()) return Error(parsed.error());
+    TripoCreate& c = *parsed;
+    if (!c.file_token.empty() &&
+        !emulator_->HasImageToken(account, c.file_token)) {
+      return Error(TripoError(
+          kTripoFileNotFound,
+          absl::StrCat("No uploaded file has the file_token '", c.file_token,
+                       "' for this API key; upload it with POST /upload.")));
+    }
+    if (!c.origin_field.empty()) {
+      const bool draft = c.origin_field == "draft_model_task_id";
+      const int not_success =
+          draft ? kTripoDraftNotSuccess : kTripoOriginalNotSuccess;
+      std::optional<Task> origin;
+      if (IsIdSegment(c.origin_task_id)) {
+        auto got = store.Get(account, c.origin_task_id, true);
+        if (got.ok()) origin = *got;
+      }
+      if (!origin) {
+        return Error(TripoError(
+            not_success,
+            absl::StrCat(c.origin_field, " '", c.origin_task_id,
+                         "' is not a successful task of this API key.")));
+      }
+      if (std::find(c.origin_types.begin(), c.origin_types.end(),
+                    origin->flow_name) == c.origin_types.end()) {
+        return Error(
+            TripoError(kTripoOriginalType,
+                       absl::StrCat("A ", c.type, " task cannot start from a ",
+                                    origin->flow_name, " task.")));
+      }
+      if (TripoStatus(*origin) != "success") {
+        return Error(TripoError(
+            not_success,
+            absl::StrCat("The task ", c.origin_task_id, " is ",
+                         TripoStatus(*origin), "; wait until it is success.")));
+      }
+    }
+    if (c.request.outcome == ForcedOutcome::kNone) {
+      const TripoFaults f = emulator_->faults().settings().tripo;
+      const uint64_t n = emulator_->NextOutcomeDraw();
+      FaultInjector& faults = emulator_->faults();
+      if (faults.Roll("tripo-banned", n, f.banned_rate)) {
+        c.request.outcome = ForcedOutcome::kBanned;
+      } else if (faults.Roll("tripo-expired", n, f.expired_rate)) {
+        c.request.outcome = ForcedOutcome::kExpired;
+      } else if (faults.Roll("tripo-unknown", n, f.unknown_rate)) {
+        c.request.outcome = ForcedOutcome::kUnknown;
+      }
+    }
+    bool created = false;
+    auto task = store.Create(account, c.request, &created);
+    if (!task.ok()) return Error(TripoFromStore(task.error()));
+    return Json(TripoEnvelope(TripoCreationPayload(*task)), /*envelope=*/false);
+  }
+
+  Response HandleTripoUpload(int account) {
+    const Request& req = request_;
+    const uint64_t limit =
+        static_cast<uint64_t>(emulator_->options().tripo.max_upload_bytes);
+    auto parts =
+        ParseMultipart(std::string_view(req[http::field::content_type].data(),
+                                        req[http::field::content_type].size()),
+                       std::string_view(req.body()));
+    if (!parts.ok()) {
+      return Error(TripoError(
+          kTripoInvalidParams,
+          absl::StrCat("Send the image as multipart/form-data in the field "
+                       "'file': ",
+                       parts.status().message())));
+    }
+    const MultipartPart* file = nullptr;
+    for (const MultipartPart& p : *parts) {
+      if (p.name == "file") file = &p;
+    }
+    if (file == nullptr) {
+      return Error(TripoError(kTripoInvalidParams,
+                              "The multipart field 'file' is required."));
+    }
+    if (file->data.empty()) {
+      return Error(TripoError(kTripoImageEmpty, "The uploaded file is empty."));
+    }
+    if (file->data.size() > limit) return Error(TooLarge(true, limit));
+    static const std::map<std::string, std::string> kImageTypes = {
+        {"image/jpeg", "jpg"}, {"image/png", "png"}, {"image/webp", "webp"}};
+    std::string extension;
+    auto it = kImageTypes.find(file->content_type);
+    if (it != kImageTypes.end()) {
+      extension = it->second;
+    } else if (file->content_type.empty() ||
+               file->content_type == "application/octet-stream") {
+      // No declared type: look at the bytes.
+      const absl::string_view d(file->data.data(), file->data.size());
+      if (absl::StartsWith(d, "\x89PNG")) extension = "png";
+      if (absl::StartsWith(d, "\xff\xd8\xff")) extension = "jpg";
+      if (d.size() >= 12 && absl::StartsWith(d, "RIFF") &&
+          d.substr(8, 4) == "WEBP") {
+        extension = "webp";
+      }
+    }
+    if (extension.empty()) {
+      return Error(TripoError(
+          kTripoImageType,
+          absl::StrCat(
+              "The file type '",
+              file->content_type.empty() ? "unknown" : file->content_type,
+              "' is not supported. Upload a webp, jpeg or png "
+              "image.")));
+    }
+    auto key = emulator_->store().RecordUpload(account, extension);
+    if (!key.ok()) return Error(TripoFromStore(key.error()));
+    return Json(TripoEnvelope(TripoUploadPayload(
+                    emulator_->AddImageToken(account, std::move(*key)))),
+                /*envelope=*/false);
+  }
+
+  void HandleTripoWebSocket() {
+    const Request& req = request_;
+    if (!websocket::is_upgrade(req)) {
+      ApiError e = TripoError(kTripoInvalidParams,
+                              "This endpoint is a WebSocket: connect with "
+                              "wss:// and 'Authorization: Bearer <API_KEY>'.");
+      e.http_status = 426;
+      Response res = Error(e);
+      res.set(http::field::upgrade, "websocket");
+      Send(std::move(res));
+      return;
+    }
+    if (req[http::field::authorization].empty()) {
+      ApiError e = TripoError(kTripoAuthFailed,
+                              "Send 'Authorization: Bearer <API_KEY>' on the "
+                              "WebSocket upgrade request (a query token is "
+                              "not accepted).");
+      e.http_status = emulator_->options().tripo.ws_missing_auth_status;
+      Response res = Error(e);
+      if (e.http_status == 426) res.set(http::field::upgrade, "websocket");
+      Send(std::move(res));
+      return;
+    }
+    const int account = Authenticate();
+    if (account < 0) {
+      Send(AuthError());
+      return;
+    }
+    call_.alias = emulator_->store().Account(account).alias;
+    const absl::string_view rest =
+        absl::string_view(call_.target.path).substr(kTripoPrefix.size());
+    std::string uuid;
+    std::optional<absl::Time> since;
+    if (call_.route == "ws_watch_task") {
+      uuid = std::string(rest.substr(absl::string_view("/task/watch/").size()));
+      const std::optional<Task> task =
+          IsIdSegment(uuid) ? emulator_->store().FindTask(uuid) : std::nullopt;
+      if (!task || task->account != account) {
+        Send(Error(TripoError(kTripoTaskNotFound,
+                              "Check the task_id. A task is visible only to "
+                              "the API key that created it.")));
+        return;
+      }
+    } else if (rest.size() > absl::string_view("/task/watch/all/").size()) {
+      // The path was percent-decoded by ParseTarget only for the query;
+      // decode the `since` segment here.
+      const std::string raw(
+          rest.substr(absl::string_view("/task/watch/all/").size()));
+      std::string value;
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() && HexValue(raw[i + 1]) >= 0 &&
+            HexValue(raw[i + 2]) >= 0) {
+          value.push_back(static_cast<char>(HexValue(raw[i + 1]) * 16 +
+                                            HexValue(raw[i + 2])));
+          i += 2;
+        } else {
+          value.push_back(raw[i]);
+        }
+      }
+      since = ParseSince(value);
+      if (!since) {
+        Send(Error(TripoError(kTripoInvalidParams,
+                              "The since segment must be an ISO-8601 / RFC "
+                              "3339 time such as 2026-02-09T00:00:00Z or "
+                              "1997-07-16T19:20:30+01:00.")));
+        return;
+      }
+    }
+    LogLine(101);
+    const std::string trace_id = emulator_->NewTraceId();
+    auto session =
+        std::make_shared<WebSocketSession>(emulator_, stream_.release_socket());
+    session->Start(std::move(request_), account, std::move(uuid), since,
+                   trace_id);
+  }
+
+  // ------------------------------------------------------------ Siray
+
+  Response HandleSiray(int account) {
+    TaskStore& store = emulator_->store();
+    if (call_.route == "create_task") {
+      auto request = ParseSirayCreate(request_.body());
+      if (!request.ok()) return Error(request.error());
+      bool created = false;
+      auto task = store.Create(account, *request, &created);
+      if (!task.ok()) return Error(SirayFromStore(task.error()));
+      return Json(SirayEnvelope(SirayCreationPayload(*task)),
+                  /*envelope=*/false);
+    }
+    if (call_.route == "get_task") {
+      const absl::string_view id =
+          absl::string_view(call_.target.path)
+              .substr(absl::string_view("/v1/3d/generations/").size());
+      const std::optional<std::string> uuid = SirayTaskUuid(id);
+      if (!uuid) {
+        return Error(SirayError(404, "Task not found.", "not_found_error",
+                                "task_not_found"));
+      }
+      auto task = store.Get(account, *uuid, ConsistentRead());
+      if (!task.ok()) return Error(SirayFromStore(task.error()));
+      return Json(emulator_->TaskBody(*task), /*envelope=*/false);
+    }
+    return Error(
+        SirayError(404, "No such endpoint.", "not_found_error", "not_found"));
+  }
+
+  // GET /redirect/<token>: 302 to a fresh signed URL of the file.
+  Response HandleSirayRedirect() {
+    const Request& req = request_;
+    const std::string token =
+        call_.target.path.substr(std::string("/redirect/").size());
+    std::string uuid;
+    int index = -1;
+    std::optional<Task> task;
+    if (ParseSirayRedirectToken(token, emulator_->signing_secret(), &uuid,
+                                &index)) {
+      task = emulator_->store().FindTask(uuid);
+    }
+    const absl::Time now = emulator_->clock()->Now();
+    if (!task || task->status != TaskStatus::kSuccess || task->no_assets ||
+        index < 0 || index >= static_cast<int>(task->assets.size()) ||
+        !task->completed_at ||
+        now >
+            *task->completed_at + emulator_->options().engine.asset_retention) {
+      return Error(SirayError(404, "The requested output does not exist.",
+                              "not_found_error", "not_found"));
+    }
+    Response res{http::status::found, req.version()};
+    res.set(http::field::location,
+            AssetUrl(*task, task->assets[index], emulator_->Context()));
+    return Finish(std::move(res));
   }
 
   Response HandleOwnModels(int account) {
@@ -920,7 +1367,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto expires_it = q.find("expires");
     auto sig_it = q.find("signature");
     int64_t expires = 0;
-    const std::string path = absl::StrCat(parts[0], "/", parts[1]);
+    std::string path = absl::StrCat(parts[0], "/", parts[1]);
+    auto nonce_it = q.find("nonce");
+    if (nonce_it != q.end()) absl::StrAppend(&path, "#", nonce_it->second);
     if (expires_it == q.end() || sig_it == q.end() ||
         !absl::SimpleAtoi(expires_it->second, &expires) ||
         sig_it->second !=
@@ -978,9 +1427,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         req.method() == http::verb::post) {
       absl::string_view id = absl::string_view(p).substr(kTasks.size());
       id = id.substr(0, id.size() - absl::string_view("/cancel").size());
+      // Siray task ids (3d_...) name the same tasks.
+      const std::optional<std::string> siray_uuid = SirayTaskUuid(id);
+      if (siray_uuid) id = *siray_uuid;
       auto task = emulator_->store().Cancel(id);
       if (!task.ok()) return Error(task.error());
-      return Json(StatusPayload(*task, emulator_->Context()));
+      return Json(emulator_->TaskBody(*task), /*envelope=*/false);
     }
     return Error(
         MakeError(kResourceNotFound, "Unknown emulator control path."));
@@ -1004,9 +1456,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     first = true;
     for (const Task& t : store.LedgerTasks()) {
       // client_order_id is [A-Za-z0-9_-] (validated), the input is JSON.
+      const std::string provider_id = emulator_->provider() == Provider::kSiray
+                                          ? SirayTaskId(t.uuid)
+                                          : t.uuid;
       absl::StrAppend(
           &out, first ? "" : ",", "{\"task_uuid\":\"", t.uuid,
-          "\",\"account\":", t.account, ",\"client_order_id\":",
+          "\",\"provider_task_id\":\"", provider_id, "\",\"flow_name\":\"",
+          t.flow_name, "\",\"account\":", t.account, ",\"client_order_id\":",
           t.client_order_id ? absl::StrCat("\"", *t.client_order_id, "\"")
                             : "null",
           ",\"status\":\"", StatusName(t.status),
@@ -1077,15 +1533,91 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto& auth = request_[http::field::authorization];
     absl::string_view value(auth.data(), auth.size());
     constexpr absl::string_view kBearer = "Bearer ";
-    if (value.size() <= kBearer.size() ||
-        !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
+    // The Siray Python SDK can send "API-KEY <key>" instead.
+    constexpr absl::string_view kApiKey = "API-KEY ";
+    absl::string_view key;
+    if (value.size() > kBearer.size() &&
+        absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
+      key = value.substr(kBearer.size());
+    } else if (emulator_->provider() == Provider::kSiray &&
+               value.size() > kApiKey.size() &&
+               absl::EqualsIgnoreCase(value.substr(0, kApiKey.size()),
+                                      kApiKey)) {
+      key = value.substr(kApiKey.size());
+    } else {
       return -1;
     }
-    return emulator_->store().Authenticate(
-        absl::StripAsciiWhitespace(value.substr(kBearer.size())));
+    key = absl::StripAsciiWhitespace(key);
+    // Tripo keys start with tsk_ (the official SDK refuses others).
+    if (emulator_->provider() == Provider::kTripo &&
+        !absl::StartsWith(key, "tsk_")) {
+      return -1;
+    }
+    return emulator_->store().Authenticate(key);
+  }
+
+  // ProviderError is the error of the current provider for a generic
+  // condition named by its Triverse code: 1004 (invalid request), 1005
+  // (no such endpoint), 2000 (rate limited), 5003 (unavailable), 5005
+  // (internal error).
+  ApiError ProviderError(int triverse_code, std::string detail) const {
+    switch (emulator_->provider()) {
+      case Provider::kTripo:
+        switch (triverse_code) {
+          case kInvalidParameters:
+            return TripoError(kTripoInvalidParams, std::move(detail));
+          case kResourceNotFound:
+            return TripoError(kTripoRouteNotFound, std::move(detail));
+          case kRateLimited:
+            return TripoError(kTripoConcurrency, std::move(detail));
+          case kBackendUnavailable: {
+            ApiError e = TripoError(kTripoUnknownError, std::move(detail));
+            e.http_status = 503;
+            return e;
+          }
+          default:
+            return TripoError(kTripoFatalError, std::move(detail));
+        }
+      case Provider::kSiray:
+        switch (triverse_code) {
+          case kInvalidParameters:
+            return SirayError(400, std::move(detail), "invalid_request_error",
+                              "invalid_request");
+          case kResourceNotFound:
+            return SirayError(404, std::move(detail), "not_found_error",
+                              "not_found");
+          case kRateLimited:
+            return SirayError(429, std::move(detail), "rate_limit_error",
+                              "rate_limit_exceeded");
+          case kBackendUnavailable:
+            return SirayError(503, std::move(detail), "server_error",
+                              "service_unavailable");
+          default:
+            return SirayError(500, std::move(detail), "server_error",
+                              "internal_error");
+        }
+      case Provider::kTriverse:
+        break;
+    }
+    return MakeError(triverse_code, std::move(detail));
   }
 
   Response AuthError() {
+    if (emulator_->provider() == Provider::kTripo) {
+      Response res = Error(TripoError(
+          kTripoAuthFailed,
+          "Send a valid API key (it starts with tsk_) as 'Authorization: "
+          "Bearer <API_KEY>'."));
+      res.set(http::field::www_authenticate, "Bearer");
+      return res;
+    }
+    if (emulator_->provider() == Provider::kSiray) {
+      Response res =
+          Error(SirayError(401, "Invalid API key provided.",
+                           "authentication_error", "invalid_api_key"));
+      res.set(http::field::www_authenticate, "Bearer");
+      return res;
+    }
     const int status = emulator_->options().auth_failure_status;
     ApiError e;
     e.http_status = status;
@@ -1110,14 +1642,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return ErrorResponse(e, request_.version(), keep_alive_);
   }
 
-  static Response ErrorResponse(const ApiError& e, unsigned version,
-                                bool keep_alive) {
+  Response ErrorResponse(const ApiError& e, unsigned version,
+                         bool keep_alive) const {
     Response res{static_cast<http::status>(e.http_status), version};
     res.set(http::field::content_type, "application/json");
     if (e.retry_after_seconds > 0) {
       res.set(http::field::retry_after, std::to_string(e.retry_after_seconds));
     }
-    res.body() = e.ToJson();
+    res.body() = emulator_->provider() == Provider::kSiray ? SirayErrorJson(e)
+                                                           : e.ToJson();
     res.keep_alive(keep_alive);
     res.set(http::field::server, "triverse-emulator");
     res.prepare_payload();
@@ -1150,6 +1683,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       ++s.responses_by_status[res.result_int()];
     }
     LogLine(res.result_int());
+    if (emulator_->provider() == Provider::kTripo) {
+      res.set(kTraceHeader, emulator_->NewTraceId());
+    }
     if (!res.keep_alive()) keep_alive_ = false;
     if (call_.fault.kind == FaultDecision::Kind::kTruncate) {
       // Serialise the whole response, send only part of its body and end

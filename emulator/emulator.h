@@ -19,6 +19,9 @@
 namespace triverse::emulator {
 
 struct EmulatorOptions {
+  Provider provider = Provider::kTriverse;
+  TripoOptions tripo;  // provider == kTripo only
+  SirayOptions siray;  // provider == kSiray only
   std::string listen_host = "127.0.0.1";
   int port = 0;  // 0: any free port
   int threads = 2;

@@ -125,7 +125,8 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
     return absl::InvalidArgumentError("fault settings must be a JSON object");
   }
   TRIVERSE_RETURN_IF_ERROR(CheckKeys(
-      doc, "faults", {"reset", "seed", "routes", "websocket", "tasks"}));
+      doc, "faults",
+      {"reset", "seed", "routes", "websocket", "tasks", "tripo", "siray"}));
   bool reset = false;
   TRIVERSE_RETURN_IF_ERROR(ReadBool(doc, "reset", "faults", &reset));
   if (reset) *s = FaultSettings{};
@@ -203,6 +204,39 @@ absl::Status Merge(const rapidjson::Value& doc, FaultSettings* s) {
         ReadRate(t, "no_assets_rate", where, &s->tasks.no_assets_rate));
     TRIVERSE_RETURN_IF_ERROR(ReadRate(t, "read_after_write_miss_rate", where,
                                       &s->tasks.read_after_write_miss_rate));
+  }
+  auto tripo = doc.FindMember("tripo");
+  if (tripo != doc.MemberEnd()) {
+    const std::string where = "faults.tripo";
+    if (!tripo->value.IsObject()) {
+      return absl::InvalidArgumentError(where + " must be an object");
+    }
+    const rapidjson::Value& t = tripo->value;
+    TRIVERSE_RETURN_IF_ERROR(CheckKeys(
+        t, where,
+        {"banned_rate", "expired_rate", "unknown_rate", "extras_rate"}));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "banned_rate", where, &s->tripo.banned_rate));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "expired_rate", where, &s->tripo.expired_rate));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "unknown_rate", where, &s->tripo.unknown_rate));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "extras_rate", where, &s->tripo.extras_rate));
+  }
+  auto siray = doc.FindMember("siray");
+  if (siray != doc.MemberEnd()) {
+    const std::string where = "faults.siray";
+    if (!siray->value.IsObject()) {
+      return absl::InvalidArgumentError(where + " must be an object");
+    }
+    const rapidjson::Value& t = siray->value;
+    TRIVERSE_RETURN_IF_ERROR(
+        CheckKeys(t, where, {"odd_progress_rate", "alt_status_rate"}));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "odd_progress_rate", where, &s->siray.odd_progress_rate));
+    TRIVERSE_RETURN_IF_ERROR(
+        ReadRate(t, "alt_status_rate", where, &s->siray.alt_status_rate));
   }
   return absl::OkStatus();
 }
@@ -311,6 +345,24 @@ std::string FaultInjector::ToJson() const {
   w.Double(s.tasks.no_assets_rate);
   w.Key("read_after_write_miss_rate");
   w.Double(s.tasks.read_after_write_miss_rate);
+  w.EndObject();
+  w.Key("tripo");
+  w.StartObject();
+  w.Key("banned_rate");
+  w.Double(s.tripo.banned_rate);
+  w.Key("expired_rate");
+  w.Double(s.tripo.expired_rate);
+  w.Key("unknown_rate");
+  w.Double(s.tripo.unknown_rate);
+  w.Key("extras_rate");
+  w.Double(s.tripo.extras_rate);
+  w.EndObject();
+  w.Key("siray");
+  w.StartObject();
+  w.Key("odd_progress_rate");
+  w.Double(s.siray.odd_progress_rate);
+  w.Key("alt_status_rate");
+  w.Double(s.siray.alt_status_rate);
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

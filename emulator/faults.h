@@ -59,11 +59,32 @@ struct TaskFaults {
   double read_after_write_miss_rate = 0;
 };
 
+// TripoFaults apply in the Tripo mode: outcomes of new tasks (besides
+// tasks.failure_rate and tasks.cancel_rate) and tolerant-parsing extras.
+struct TripoFaults {
+  double banned_rate = 0;
+  double expired_rate = 0;
+  double unknown_rate = 0;  // `unknown` for EngineOptions::unknown_duration
+  // GET /task and WebSocket frames add the undocumented top-level `prompt`
+  // and `result: {}` keys with this probability.
+  double extras_rate = 0;
+};
+
+// SirayFaults apply in the Siray mode, per GET of a task.
+struct SirayFaults {
+  // `progress` is one of "", missing, "abc", " 42 %", "42.5%".
+  double odd_progress_rate = 0;
+  // SUCCESS → SUCCEEDED|COMPLETED, FAILURE → FAILED|ERROR.
+  double alt_status_rate = 0;
+};
+
 struct FaultSettings {
   uint64_t seed = 1;
   std::map<std::string, RouteFaults> routes;  // "*" applies to every route
   WebSocketFaults websocket;
   TaskFaults tasks;
+  TripoFaults tripo;
+  SirayFaults siray;
 };
 
 // FaultDecision is what happens to one request.

@@ -27,6 +27,18 @@ struct AssetSpec {
   int height = 0;
 };
 
+// ForcedOutcome overrides the fault rates for one task (the Tripo and Siray
+// modes' prompt keywords).
+enum class ForcedOutcome {
+  kNone,
+  kSuccess,
+  kFailure,
+  kCancel,
+  kBanned,   // Tripo `banned`: FAILED internally
+  kExpired,  // Tripo `expired`: FAILED internally
+  kUnknown,  // Tripo `unknown`, then success after unknown_duration
+};
+
 // CreateRequest is a validated task-creation request.
 struct CreateRequest {
   std::string flow_name;
@@ -43,6 +55,13 @@ struct CreateRequest {
   std::vector<std::pair<std::string, std::string>> file_refs;
   std::vector<AssetSpec> assets;
   int primary_asset = -1;  // index into `assets` served by /tasks/url
+  // Tripo: at most `concurrency_limit` (> 0) tasks of the account in
+  // `concurrency_group` queued or running at once (429/2000), and at most
+  // `per_minute_limit` (> 0) creations per 60 s (429/1007).
+  std::string concurrency_group;
+  int concurrency_limit = 0;
+  int per_minute_limit = 0;
+  ForcedOutcome outcome = ForcedOutcome::kNone;
 };
 
 // PriceQuote is the normalised answer of POST /tasks/pricing/quote.

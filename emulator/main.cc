@@ -24,6 +24,33 @@
 #include "absl/time/time.h"
 #include "emulator/emulator.h"
 
+ABSL_FLAG(std::string, provider, "triverse",
+          "the API to serve: 'triverse' (/api/v1), 'tripo' (Tripo V2, "
+          "/v2/openapi, WebSocket watch with an Authorization header) or "
+          "'siray' (/v1/3d/generations, polling only)");
+ABSL_FLAG(absl::Duration, tripo_url_ttl, absl::Seconds(300),
+          "tripo: lifetime of output URLs (then the asset answers 403)");
+ABSL_FLAG(absl::Duration, tripo_unknown_duration, absl::Seconds(5),
+          "tripo: how long a task reports `unknown` before it resolves to "
+          "success ('inf': for ever)");
+ABSL_FLAG(int, tripo_ws_missing_auth_status, 426,
+          "tripo: HTTP status of a WebSocket upgrade without an "
+          "Authorization header: 426 or 401");
+ABSL_FLAG(int, tripo_creations_per_minute, 200,
+          "tripo: task creations per key per minute before 429/1007 (0: no "
+          "limit)");
+ABSL_FLAG(int, tripo_concurrency, 10,
+          "tripo: text/image/multiview_to_model tasks queued or running at "
+          "once per key before 429/2000 (P1-20260311: --tripo-p1-concurrency)");
+ABSL_FLAG(int, tripo_p1_concurrency, 5,
+          "tripo: the same limit for model_version P1-20260311");
+ABSL_FLAG(int, tripo_multiview_image_concurrency, 1,
+          "tripo: generate_multiview_image tasks at once per key");
+ABSL_FLAG(int64_t, tripo_max_upload_mb, 20,
+          "tripo: largest image for POST /upload and /upload/sts, MB");
+ABSL_FLAG(bool, siray_omit_unset_times, false,
+          "siray: leave submit_time/start_time/finish_time out before they "
+          "apply (default: 0)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
           "HOST:PORT to listen on; port 0 picks a free port");
 ABSL_FLAG(std::string, port_file, "",
@@ -133,9 +160,13 @@ std::string ReadFaults(const std::string& flag) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "A local Triverse API (REST + WebSocket) with fault injection.\n"
-      "Usage: triverse-emulator --listen 127.0.0.1:0 --port-file F "
-      "[--api_keys k1:1000,k2:50] ...");
+      "A local Triverse, Tripo V2 or Siray API (REST + WebSocket) with "
+      "fault injection.\n"
+      "Usage: triverse-emulator [--provider triverse|tripo|siray] --listen "
+      "127.0.0.1:0 --port-file F [--api_keys k1:1000,k2:50] ...\n"
+      "Base URLs: triverse http://HOST:PORT/api/v1; tripo "
+      "http://HOST:PORT/v2/openapi (keys start with tsk_); siray "
+      "http://HOST:PORT");
   // Accept --flag-name as well as absl's --flag_name.
   std::vector<std::string> normalised(argv, argv + argc);
   for (size_t i = 1; i < normalised.size(); ++i) {
@@ -152,6 +183,17 @@ int main(int argc, char** argv) {
   if (rest.size() > 1) Fail(absl::StrCat("unexpected argument: ", rest[1]));
 
   EmulatorOptions options;
+  const std::string provider = absl::GetFlag(FLAGS_provider);
+  if (provider == "triverse") {
+    options.provider = triverse::emulator::Provider::kTriverse;
+  } else if (provider == "tripo") {
+    options.provider = triverse::emulator::Provider::kTripo;
+  } else if (provider == "siray") {
+    options.provider = triverse::emulator::Provider::kSiray;
+  } else {
+    Fail("--provider must be triverse, tripo or siray");
+  }
+  const bool tripo = options.provider == triverse::emulator::Provider::kTripo;
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos ||
@@ -167,8 +209,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> key_specs = absl::GetFlag(FLAGS_api_keys);
   if (key_specs.empty()) {
     const char* env = std::getenv("TRIVERSE_EMULATOR_API_KEYS");
-    key_specs = absl::StrSplit(env != nullptr ? env : "emulator-key", ',',
-                               absl::SkipWhitespace());
+    key_specs = absl::StrSplit(
+        env != nullptr ? env : (tripo ? "tsk_emulator-key" : "emulator-key"),
+        ',', absl::SkipWhitespace());
   }
   auto& engine = options.engine;
   engine.keys = ParseKeys(key_specs, absl::GetFlag(FLAGS_credits));
@@ -193,6 +236,25 @@ int main(int argc, char** argv) {
   engine.duplicate_window = absl::GetFlag(FLAGS_duplicate_window);
   engine.moderation_words = absl::GetFlag(FLAGS_moderation_words);
   engine.uploads_per_window = absl::GetFlag(FLAGS_uploads_per_minute);
+  // Tripo documents 10 uploads per second.
+  if (tripo) engine.upload_window = absl::Seconds(1);
+  engine.unknown_duration = absl::GetFlag(FLAGS_tripo_unknown_duration);
+  options.tripo.url_ttl = absl::GetFlag(FLAGS_tripo_url_ttl);
+  options.tripo.ws_missing_auth_status =
+      absl::GetFlag(FLAGS_tripo_ws_missing_auth_status);
+  if (options.tripo.ws_missing_auth_status != 426 &&
+      options.tripo.ws_missing_auth_status != 401) {
+    Fail("--tripo-ws-missing-auth-status must be 426 or 401");
+  }
+  options.tripo.creations_per_minute =
+      absl::GetFlag(FLAGS_tripo_creations_per_minute);
+  options.tripo.model_concurrency = absl::GetFlag(FLAGS_tripo_concurrency);
+  options.tripo.p1_concurrency = absl::GetFlag(FLAGS_tripo_p1_concurrency);
+  options.tripo.multiview_image_concurrency =
+      absl::GetFlag(FLAGS_tripo_multiview_image_concurrency);
+  options.tripo.max_upload_bytes =
+      absl::GetFlag(FLAGS_tripo_max_upload_mb) * 1024 * 1024;
+  options.siray.omit_unset_times = absl::GetFlag(FLAGS_siray_omit_unset_times);
   engine.max_image_bytes = absl::GetFlag(FLAGS_max_image_mb) * 1024 * 1024;
   engine.max_model_bytes = absl::GetFlag(FLAGS_max_model_mb) * 1024 * 1024;
   engine.asset_url_ttl = absl::GetFlag(FLAGS_asset_url_ttl);
@@ -256,8 +318,12 @@ int main(int argc, char** argv) {
       Fail(absl::StrCat("--port-file: cannot rename to ", port_file));
     }
   }
-  std::cerr << "triverse-emulator: serving " << (*emulator)->base_url()
-            << "/api/v1 with " << key_specs.size() << " API key(s)\n";
+  std::cerr << "triverse-emulator: serving " << provider << " at "
+            << (*emulator)->base_url()
+            << (tripo                 ? "/v2/openapi"
+                : provider == "siray" ? ""
+                                      : "/api/v1")
+            << " with " << key_specs.size() << " API key(s)\n";
 
   int received = 0;
   sigwait(&signals, &received);

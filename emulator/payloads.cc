@@ -141,6 +141,13 @@ std::string AssetUrl(const Task& task, const AssetSpec& asset,
                      const PayloadContext& ctx) {
   const std::string path = absl::StrCat(task.uuid, "/", asset.file_name);
   const int64_t expires = absl::ToUnixSeconds(ctx.now + ctx.url_ttl);
+  if (!ctx.url_nonce.empty()) {
+    return absl::StrCat(
+        ctx.base_url, "/assets/", path, "?expires=", expires,
+        "&nonce=", ctx.url_nonce, "&signature=",
+        AssetSignature(ctx.signing_secret,
+                       absl::StrCat(path, "#", ctx.url_nonce), expires));
+  }
   return absl::StrCat(
       ctx.base_url, "/assets/", path, "?expires=", expires,
       "&signature=", AssetSignature(ctx.signing_secret, path, expires));

@@ -24,6 +24,9 @@ struct PayloadContext {
   std::string signing_secret;
   absl::Duration read_after_write_window;
   std::string read_after_write_header;
+  // Non-empty: asset URLs carry `&nonce=` (signed too), so that every
+  // response gives new URLs even at the same instant (Tripo).
+  std::string url_nonce;
 };
 
 // Envelope wraps `data_json` as {"code":0,"message":"success","data":...}.
@@ -53,7 +56,8 @@ std::string WebSocketFrame(const TaskEvent& event, const PayloadContext& ctx,
 std::string AssetUrl(const Task& task, const AssetSpec& asset,
                      const PayloadContext& ctx);
 
-// AssetSignature signs "<uuid>/<file>" with its expiry.
+// AssetSignature signs "<uuid>/<file>" (then "#<nonce>" when the URL has a
+// nonce) with its expiry.
 std::string AssetSignature(absl::string_view secret, absl::string_view path,
                            int64_t expires);
 

@@ -164,6 +164,46 @@ ApiResult<Task> TaskStore::Create(int account, const CreateRequest& request,
                                               ref, "'; upload the file first"));
     }
   }
+  if (request.concurrency_limit > 0) {
+    int active = 0;
+    for (const TaskState* t : a.active) {
+      if (t->task.concurrency_group == request.concurrency_group) ++active;
+    }
+    if (active >= request.concurrency_limit) {
+      ApiError e;
+      e.http_status = 429;
+      e.code = 2000;
+      e.message =
+          "You have exceeded the limit of generation. Check the "
+          "Retry-After header.";
+      e.suggestion = absl::StrCat(
+          "At most ", request.concurrency_limit, " tasks of the group '",
+          request.concurrency_group,
+          "' may be queued or running at once; retry after the delay in the "
+          "Retry-After header.");
+      e.retry_after_seconds = static_cast<int>(
+          std::max<int64_t>(1, CeilSeconds(options_.run_duration)));
+      return e;
+    }
+  }
+  if (request.per_minute_limit > 0) {
+    while (!a.creations.empty() &&
+           a.creations.front() + absl::Minutes(1) <= now) {
+      a.creations.pop_front();
+    }
+    if (static_cast<int>(a.creations.size()) >= request.per_minute_limit) {
+      ApiError e;
+      e.http_status = 429;
+      e.code = 1007;
+      e.message = "You have exceeded the rate limit.";
+      e.suggestion =
+          absl::StrCat("At most ", request.per_minute_limit,
+                       " tasks may be created per minute; slow down.");
+      e.retry_after_seconds = static_cast<int>(std::max<int64_t>(
+          1, CeilSeconds(a.creations.front() + absl::Minutes(1) - now)));
+      return e;
+    }
+  }
   int64_t queued = 0;
   for (const TaskState* t : a.active) {
     if (t->phase != Phase::kRunning) ++queued;
@@ -201,17 +241,41 @@ ApiResult<Task> TaskStore::Create(int account, const CreateRequest& request,
   t.task.version = 1;
   t.fingerprint = request.fingerprint;
   t.pending_until = now + options_.pending_duration;
+  t.task.concurrency_group = request.concurrency_group;
   const FaultSettings faults = faults_->settings();
-  if (faults_->Roll("task-failure", t.task.index, faults.tasks.failure_rate)) {
-    t.outcome = Outcome::kFailure;
-  } else if (faults_->Roll("task-cancel", t.task.index,
-                           faults.tasks.cancel_rate)) {
-    t.outcome = Outcome::kCancel;
+  switch (request.outcome) {
+    case ForcedOutcome::kNone:
+      if (faults_->Roll("task-failure", t.task.index,
+                        faults.tasks.failure_rate)) {
+        t.outcome = Outcome::kFailure;
+      } else if (faults_->Roll("task-cancel", t.task.index,
+                               faults.tasks.cancel_rate)) {
+        t.outcome = Outcome::kCancel;
+      }
+      break;
+    case ForcedOutcome::kSuccess:
+      break;
+    case ForcedOutcome::kFailure:
+      t.outcome = Outcome::kFailure;
+      break;
+    case ForcedOutcome::kCancel:
+      t.outcome = Outcome::kCancel;
+      break;
+    case ForcedOutcome::kBanned:
+      t.outcome = Outcome::kBanned;
+      break;
+    case ForcedOutcome::kExpired:
+      t.outcome = Outcome::kExpired;
+      break;
+    case ForcedOutcome::kUnknown:
+      t.outcome = Outcome::kUnknown;
+      break;
   }
   t.task.no_assets = faults_->Roll("task-no-assets", t.task.index,
                                    faults.tasks.no_assets_rate);
 
   a.info.frozen_credits += request.cost_credits;
+  if (request.per_minute_limit > 0) a.creations.push_back(now);
   if (request.client_order_id)
     a.order_ids[*request.client_order_id] = t.task.uuid;
   if (!request.client_order_id) a.recent.emplace_back(now, &t);
@@ -362,6 +426,11 @@ void TaskStore::Finish(AccountState& a, TaskState& t, TaskStatus status,
   a.active.erase(std::find(a.active.begin(), a.active.end(), &t));
   t.phase = Phase::kDone;
   t.task.status = status;
+  if (t.task.variant == "unknown") t.task.variant.clear();
+  if (status == TaskStatus::kFailed) {
+    if (t.outcome == Outcome::kBanned) t.task.variant = "banned";
+    if (t.outcome == Outcome::kExpired) t.task.variant = "expired";
+  }
   t.task.completed_at = at;
   if (status == TaskStatus::kSuccess) {
     t.task.progress = 100;
@@ -402,6 +471,9 @@ void TaskStore::AdvanceAccount(AccountState& a, absl::Time now) {
           }
           break;
         }
+        case Phase::kUnknown:
+          at = t->unknown_until;
+          break;
         case Phase::kDone:
           break;
       }
@@ -440,10 +512,22 @@ void TaskStore::AdvanceAccount(AccountState& a, absl::Time now) {
         const absl::Time start = *t.task.started_at;
         if (t.outcome == Outcome::kCancel && best >= start + run * 0.5) {
           Finish(a, t, TaskStatus::kCancelled, best);
+        } else if (best >= start + run && t.outcome == Outcome::kUnknown) {
+          // The run is over, the outcome unknown for a while: the worker is
+          // free, the task still active (and its credits frozen).
+          t.phase = Phase::kUnknown;
+          --a.running;
+          t.task.variant = "unknown";
+          t.unknown_until =
+              options_.unknown_duration == absl::InfiniteDuration()
+                  ? absl::InfiniteFuture()
+                  : best + options_.unknown_duration;
+          Emit(a, t, best);
         } else if (best >= start + run) {
-          Finish(a, t,
-                 t.outcome == Outcome::kFailure ? TaskStatus::kFailed
-                                                : TaskStatus::kSuccess,
+          const bool failed = t.outcome == Outcome::kFailure ||
+                              t.outcome == Outcome::kBanned ||
+                              t.outcome == Outcome::kExpired;
+          Finish(a, t, failed ? TaskStatus::kFailed : TaskStatus::kSuccess,
                  best);
         } else {
           t.task.progress += step;
@@ -451,6 +535,9 @@ void TaskStore::AdvanceAccount(AccountState& a, absl::Time now) {
         }
         break;
       }
+      case Phase::kUnknown:
+        Finish(a, t, TaskStatus::kSuccess, best);
+        break;
       case Phase::kDone:
         break;
     }

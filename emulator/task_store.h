@@ -61,6 +61,11 @@ struct Task {
   int queue_position = 0;
   int64_t estimated_wait_seconds = 0;
   uint64_t version = 0;  // +1 on every public change
+  // Provider detail of the outcome: "banned", "expired" (FAILED) or
+  // "unknown" (RUNNING internally, until it resolves to SUCCESS); empty
+  // otherwise.
+  std::string variant;
+  std::string concurrency_group;  // Tripo concurrency group
 };
 
 // TaskEvent is one change pushed to watchers.
@@ -167,8 +172,17 @@ class TaskStore {
   std::vector<Task> LedgerTasks() const;
 
  private:
-  enum class Phase { kPending, kWaiting, kRunning, kDone };
-  enum class Outcome { kSuccess, kFailure, kCancel };
+  // kUnknown: the run is over but the outcome is `unknown` (no worker held)
+  // until unknown_until.
+  enum class Phase { kPending, kWaiting, kRunning, kUnknown, kDone };
+  enum class Outcome {
+    kSuccess,
+    kFailure,
+    kCancel,
+    kBanned,
+    kExpired,
+    kUnknown
+  };
 
   struct TaskState {
     Task task;
@@ -176,6 +190,7 @@ class TaskStore {
     Outcome outcome = Outcome::kSuccess;
     absl::Time pending_until;
     absl::Time ready_at;  // earliest start once waiting
+    absl::Time unknown_until = absl::InfiniteFuture();
     std::string fingerprint;
   };
   struct UploadedFile {
@@ -192,6 +207,7 @@ class TaskStore {
     std::map<std::string, std::string> order_ids;  // client_order_id → uuid
     std::deque<std::pair<absl::Time, TaskState*>> recent;  // duplicates
     std::deque<absl::Time> uploads;
+    std::deque<absl::Time> creations;  // per-minute quota (Tripo)
     std::map<std::string, UploadedFile> files;
     std::map<uint64_t, WatchFn> all_watchers;
     std::map<std::string, std::map<uint64_t, WatchFn>> task_watchers;

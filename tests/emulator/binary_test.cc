@@ -92,6 +92,45 @@ TEST(EmulatorBinaryTest, ServesOnPortZeroLogsWithoutKeysAndStopsOnSigterm) {
   std::remove(port_file.c_str());
 }
 
+// --provider tripo|siray: the same binary serves the other APIs.
+TEST(EmulatorBinaryTest, ProviderFlagServesTripoAndSiray) {
+  for (const std::string provider : {"tripo", "siray"}) {
+    const std::string port_file = TempPath("emulator-port-" + provider);
+    std::remove(port_file.c_str());
+    Process p({"--listen", "127.0.0.1:0", "--port-file", port_file,
+               "--provider=" + provider, "--tripo-url-ttl=60s",
+               "--tripo-unknown-duration=inf", "--siray-omit-unset-times"});
+    ASSERT_GT(p.pid(), 0);
+    ASSERT_TRUE(p.ReadUntil("serving", absl::Seconds(30))) << p.output();
+    std::ifstream in(port_file);
+    int port = 0;
+    in >> port;
+    ASSERT_GT(port, 0);
+    const std::string base = absl::StrCat("http://127.0.0.1:", port);
+    if (provider == "tripo") {
+      // The default key is tsk_emulator-key.
+      auto balance = HttpGet(base + "/v2/openapi/user/balance",
+                             {Bearer("tsk_emulator-key")});
+      EXPECT_EQ(balance.status, 200) << balance.body;
+      EXPECT_THAT(balance.body, HasSubstr("\"code\":0"));
+      EXPECT_FALSE(balance.header("x-tripo-trace-id").empty());
+      EXPECT_EQ(
+          HttpGet(base + "/api/v1/users/balance", {Bearer("tsk_emulator-key")})
+              .status,
+          404);
+    } else {
+      auto r =
+          HttpGet(base + "/v1/3d/generations/3d_0", {Bearer("emulator-key")});
+      EXPECT_EQ(r.status, 404) << r.body;
+      EXPECT_THAT(r.body, HasSubstr("\"error\""));
+    }
+    ASSERT_EQ(kill(p.pid(), SIGTERM), 0);
+    p.Wait();
+    EXPECT_THAT(p.output(), HasSubstr("serving " + provider));
+    std::remove(port_file.c_str());
+  }
+}
+
 struct BadFlag {
   std::vector<std::string> args;
   std::string named;
@@ -119,7 +158,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{{"--faults", "{\"routes\":{\"get_task\":{\"hang\":1}}}"},
                 "faults.routes.get_task.hang"},
         BadFlag{{"--auth-failure-status", "404"}, "--auth-failure-status"},
-        BadFlag{{"--listen", "localhost"}, "--listen"}));
+        BadFlag{{"--listen", "localhost"}, "--listen"},
+        BadFlag{{"--provider", "meshy"}, "--provider"},
+        BadFlag{
+            {"--provider", "tripo", "--tripo-ws-missing-auth-status", "403"},
+            "--tripo-ws-missing-auth-status"}));
 
 }  // namespace
 }  // namespace triverse

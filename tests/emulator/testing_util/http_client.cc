@@ -102,7 +102,20 @@ HttpResponse HttpPostFile(const std::string& url, const std::string& field,
 
 std::unique_ptr<WebSocketClient> WebSocketClient::Connect(
     const std::string& url, long* status) {
+  return Connect(url, {}, status);
+}
+
+std::unique_ptr<WebSocketClient> WebSocketClient::Connect(
+    const std::string& url, const Headers& headers, long* status,
+    std::map<std::string, std::string>* response_headers) {
   CURL* curl = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const std::string& h : headers)
+    list = curl_slist_append(list, h.c_str());
+  std::map<std::string, std::string> received;
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &received);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 2L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
@@ -111,6 +124,12 @@ std::unique_ptr<WebSocketClient> WebSocketClient::Connect(
   CURLcode rc = curl_easy_perform(curl);
   *status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+  // The header list is only read by curl_easy_perform.
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  curl_slist_free_all(list);
+  if (response_headers != nullptr) *response_headers = std::move(received);
   if (rc != CURLE_OK || *status != 101) {
     curl_easy_cleanup(curl);
     return nullptr;

@@ -49,6 +49,11 @@ class WebSocketClient {
   // to the HTTP status of the refusal (0 when there was none).
   static std::unique_ptr<WebSocketClient> Connect(const std::string& url,
                                                   long* status);
+  // With extra request headers ("Name: value", e.g. Bearer(key) for Tripo);
+  // `response_headers` (optional) receives the upgrade or refusal headers.
+  static std::unique_ptr<WebSocketClient> Connect(
+      const std::string& url, const Headers& headers, long* status,
+      std::map<std::string, std::string>* response_headers = nullptr);
   ~WebSocketClient();
 
   enum class State { kOpen, kClosed, kDropped };

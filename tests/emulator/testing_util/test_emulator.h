@@ -16,6 +16,9 @@ namespace triverse::testing_util {
 
 inline constexpr char kKeyA[] = "test-key-a";
 inline constexpr char kKeyB[] = "test-key-b";
+// Tripo keys start with "tsk_" (the emulator refuses others with 401/1002).
+inline constexpr char kTripoKeyA[] = "tsk_test-key-a";
+inline constexpr char kTripoKeyB[] = "tsk_test-key-b";
 
 class TestEmulator {
  public:
@@ -32,7 +35,20 @@ class TestEmulator {
     return o;
   }
 
+  // DefaultOptions(p): the same timings for provider `p`, with keys valid
+  // for it (kTripoKeyA/kTripoKeyB for Tripo, kKeyA/kKeyB otherwise).
+  static emulator::EmulatorOptions DefaultOptions(emulator::Provider p) {
+    emulator::EmulatorOptions o = DefaultOptions();
+    o.provider = p;
+    if (p == emulator::Provider::kTripo) {
+      o.engine.keys = {{kTripoKeyA, 1000, "", ""}, {kTripoKeyB, 1000, "", ""}};
+      o.engine.upload_window = absl::Seconds(1);  // Tripo: 10 uploads/s
+    }
+    return o;
+  }
+
   explicit TestEmulator(emulator::EmulatorOptions options = DefaultOptions()) {
+    provider_ = options.provider;
     options.clock = &clock_;
     options.log = [this](absl::string_view line) {
       absl::MutexLock lock(&mu_);
@@ -66,6 +82,34 @@ class TestEmulator {
     return absl::StrCat(emulator_->base_url(), path);
   }
 
+  // ProviderBase is the base URL a gateway uses for this emulator's
+  // provider: Triverse <base>/api/v1, Tripo <base>/v2/openapi, Siray <base>.
+  std::string ProviderBase() const {
+    switch (provider_) {
+      case emulator::Provider::kTripo:
+        return absl::StrCat(emulator_->base_url(), "/v2/openapi");
+      case emulator::Provider::kSiray:
+        return emulator_->base_url();
+      case emulator::Provider::kTriverse:
+        break;
+    }
+    return absl::StrCat(emulator_->base_url(), "/api/v1");
+  }
+  // ProviderWsBase is the WebSocket base: ws://127.0.0.1:PORT/api/v1 or
+  // ws://127.0.0.1:PORT/v2/openapi (Siray has none: "").
+  std::string ProviderWsBase() const {
+    switch (provider_) {
+      case emulator::Provider::kTripo:
+        return absl::StrCat("ws://127.0.0.1:", emulator_->port(),
+                            "/v2/openapi");
+      case emulator::Provider::kSiray:
+        return "";
+      case emulator::Provider::kTriverse:
+        break;
+    }
+    return absl::StrCat("ws://127.0.0.1:", emulator_->port(), "/api/v1");
+  }
+
   // AdvanceBy moves the fake clock and runs the state machine.
   void AdvanceBy(absl::Duration d) {
     clock_.Advance(d);
@@ -79,6 +123,7 @@ class TestEmulator {
 
  private:
   emulator::FakeClock clock_;
+  emulator::Provider provider_ = emulator::Provider::kTriverse;
   std::unique_ptr<emulator::Emulator> emulator_;
   absl::Status start_status_;
   mutable absl::Mutex mu_;
