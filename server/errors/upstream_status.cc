@@ -164,10 +164,16 @@ absl::Status AsStatus(const UpstreamError& e) {
   info.set_domain(kErrorDomain);
   auto& md = *info.mutable_metadata();
   md["httpStatus"] = absl::StrCat(e.http_status);
-  if (e.code != 0) md["upstreamCode"] = absl::StrCat(e.code);
+  if (e.code != 0) {
+    md["upstreamCode"] = absl::StrCat(e.code);
+  } else if (!e.code_text.empty()) {
+    md["upstreamCode"] = e.code_text;
+  }
   if (!e.message.empty()) md["upstreamMessage"] = e.message;
   if (!e.suggestion.empty()) md["suggestion"] = e.suggestion;
   md["operation"] = e.operation;
+  if (!e.trace_id.empty()) md["upstreamTraceId"] = e.trace_id;
+  if (!e.provider.empty()) md["provider"] = e.provider;
   AddDetail(status, info);
 
   const bool retryable = row->code == absl::StatusCode::kUnavailable ||

@@ -33,11 +33,22 @@ struct UpstreamError {
   // True when the API key came from the caller's request metadata
   // (multi-tenant): then a 401/403 is the caller's, not the gateway's.
   bool caller_key = false;
+  // The provider's non-numeric error code (Siray's error.code, or its type
+  // when it has no code); empty when none. ErrorInfo metadata upstreamCode
+  // when `code` is 0.
+  std::string code_text;
+  // The provider's request trace id (Tripo's X-Tripo-Trace-ID header);
+  // ErrorInfo metadata upstreamTraceId when non-empty.
+  std::string trace_id;
+  // The upstream provider: "tripo", "siray"; empty means Triverse. ErrorInfo
+  // metadata provider when non-empty.
+  std::string provider;
 };
 
 // AsStatus maps an upstream error to the most specific canonical code, with
 // an ErrorInfo (reason, domain kErrorDomain, metadata: upstreamCode,
-// httpStatus, upstreamMessage, suggestion) and, where they apply, RetryInfo,
+// httpStatus, upstreamMessage, suggestion, operation, and upstreamTraceId
+// and provider when set) and, where they apply, RetryInfo,
 // QuotaFailure, PreconditionFailure or BadRequest, attached as payloads (see
 // AddDetail). The table, with the reason for each row, is in the .cc and the
 // README.
