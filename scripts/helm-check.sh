@@ -124,6 +124,10 @@ render_case single-replica "--tls off --replicas 1 --secret existing \
   --set apiKey.existingSecret=gw-key --set autoscaling.enabled=false,replicaCount=1 \
   --set metrics.enabled=false,test.enabled=true,config.memoryQuota=268435456
 
+render_case siray "--tls off --replicas none --secret created \
+  --kinds $BASE_KINDS,HorizontalPodAutoscaler,PodDisruptionBudget,Secret" \
+  --set apiKey.value="$KEY" --set config.provider=siray
+
 # ---- focused assertions on rendered values
 expect_in() { # NAME FILE PATTERN: the rendered FILE must contain PATTERN (grep -E)
   if grep -Eq -- "$3" "$WORK/$2.yaml"; then ok "$1"; else bad "$1 (no /$3/ in $2)"; fi
@@ -142,6 +146,9 @@ expect_in "helm test Pod checks readiness via the Service" defaults '--gateway=g
 expect_in "ServiceMonitor scrapes /metrics" monitoring-netpol-hpa 'path: /metrics'
 expect_in "HPA memory metric" monitoring-netpol-hpa 'name: memory'
 expect_not_in "no HPA memory metric by default" defaults 'name: memory'
+expect_in "the provider is rendered" siray 'TRIVERSE_PROVIDER: "siray"'
+expect_not_in "no upstream URL: the provider's own" siray 'TRIVERSE_UPSTREAM_URL'
+expect_not_in "no poll interval: the provider's own" siray 'TRIVERSE_WATCH_POLL_INTERVAL'
 
 # memory quota from a fractional quantity: 1.5Gi * 75% = 1207959552
 if "$HELM" template gw "$CHART" --kube-version "$KUBE_VERSION" --set apiKey.value="$KEY" \
@@ -195,6 +202,8 @@ reject schema "a wrong type (tls.enabled string)" "tls.enabled: Invalid type" \
   --set apiKey.value="$KEY" --set-string tls.enabled=yes
 reject schema "an enum violation (config.logFormat)" "config.logFormat" \
   --set apiKey.value="$KEY" --set config.logFormat=xml
+reject schema "an unknown provider" "config.provider" \
+  --set apiKey.value="$KEY" --set config.provider=meshy
 reject schema "a malformed duration" "config.shutdownGrace" \
   --set apiKey.value="$KEY" --set config.shutdownGrace=25
 reject schema "an upload buffer below the largest upload" "config.maxUploadBuffer" \

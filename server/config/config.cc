@@ -25,6 +25,7 @@ struct Setting {
 };
 
 constexpr Setting kListen{"listen", "TRIVERSE_LISTEN", "listen"};
+constexpr Setting kProvider{"provider", "TRIVERSE_PROVIDER", "provider"};
 constexpr Setting kUpstreamUrl{"upstream-url", "TRIVERSE_UPSTREAM_URL",
                                "upstream_url"};
 constexpr Setting kApiKeyFile{"api-key-file", "TRIVERSE_API_KEY_FILE",
@@ -93,6 +94,7 @@ constexpr Setting kLogFormat{"log-format", "TRIVERSE_LOG_FORMAT", "log_format"};
 constexpr Setting kConfig{"config", "TRIVERSE_CONFIG", ""};
 
 constexpr Setting kAllSettings[] = {kListen,
+                                    kProvider,
                                     kUpstreamUrl,
                                     kApiKeyFile,
                                     kAllowCallerKeys,
@@ -395,6 +397,14 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
                      "every time");
     }
   }
+  if (auto v = r.Get(kProvider)) {
+    const std::string name = absl::AsciiStrToLower(v->text);
+    if (name != "triverse" && name != "tripo" && name != "siray") {
+      return Invalid(*v, "must be one of: triverse, tripo, siray");
+    }
+    config.provider = name;
+    config.upstream_url = std::string(DefaultUpstreamUrl(name));
+  }
   if (auto v = r.Get(kUpstreamUrl)) {
     if (!absl::StartsWith(v->text, "http://") &&
         !absl::StartsWith(v->text, "https://")) {
@@ -498,7 +508,20 @@ absl::StatusOr<Config> LoadConfig(const ConfigInputs& inputs) {
         "invalid configuration: no API key: set --api-key-file, "
         "TRIVERSE_API_KEY_FILE or TRIVERSE_API_KEY (or allow-caller-keys)");
   }
+  if (config.provider == "tripo" && !config.api_key.empty() &&
+      !absl::StartsWith(config.api_key, "tsk_")) {
+    // Tripo's keys all start so (its SDK refuses others before sending).
+    return absl::InvalidArgumentError(
+        "invalid configuration: the tripo provider's API keys start with "
+        "tsk_; the configured key does not");
+  }
   return config;
+}
+
+absl::string_view DefaultUpstreamUrl(absl::string_view provider) {
+  if (provider == "tripo") return "https://api.tripo3d.ai/v2/openapi";
+  if (provider == "siray") return "https://api.siray.ai";
+  return "https://api.triverse.ai/api/v1";
 }
 
 }  // namespace triverse::config

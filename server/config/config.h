@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace triverse::config {
@@ -36,9 +37,12 @@ struct WatchConfig {
   // First delay before reopening a dropped upstream socket (then ×1.6 per
   // failure up to 120 s, ±20 %).
   absl::Duration reconnect_backoff = absl::Seconds(1);
-  // When the upstream socket cannot be had, the watched tasks are polled
-  // every poll_interval, doubling while nothing changes up to 10×.
-  absl::Duration poll_interval = absl::Seconds(1);
+  // When the upstream socket cannot be had (or the provider has none), the
+  // watched tasks are polled every poll_interval, doubling while nothing
+  // changes up to the provider's ratio (Triverse 10×: 1-10 s; Tripo 5×:
+  // 2-10 s; Siray 2×: 5-10 s, its docs' advice). Zero: the provider's own
+  // interval.
+  absl::Duration poll_interval = absl::ZeroDuration();
   // Open watch streams at most: in the whole gateway, and per client
   // address.
   int64_t max_streams = 100000;
@@ -94,7 +98,12 @@ inline constexpr int64_t kMaxUploadBufferBytes = int64_t{1} << 40;
 struct Config {
   // host:port of the gRPC listener.
   std::string listen = "0.0.0.0:50051";
-  // Base URL of the Triverse REST API, without a trailing slash.
+  // The upstream provider behind the contract: "triverse", "tripo" or
+  // "siray" (lower case).
+  std::string provider = "triverse";
+  // Base URL of the provider's REST API, without a trailing slash.
+  // LoadConfig defaults it to the provider's (DefaultUpstreamUrl); a Config
+  // built in code for another provider must set it.
   std::string upstream_url = "https://api.triverse.ai/api/v1";
   // The gateway's own upstream key. Empty only when callers must bring
   // their own (allow_caller_keys).
@@ -128,6 +137,11 @@ struct Config {
 };
 
 inline constexpr char kDefaultMetricsListen[] = "0.0.0.0:9464";
+
+// DefaultUpstreamUrl is the public API base of `provider` (a
+// Config::provider value): https://api.triverse.ai/api/v1,
+// https://api.tripo3d.ai/v2/openapi or https://api.siray.ai.
+absl::string_view DefaultUpstreamUrl(absl::string_view provider);
 
 // ConfigInputs are the raw sources. `flags` holds only the flags given on
 // the command line, by name without dashes (e.g. "upstream-url"); `env`

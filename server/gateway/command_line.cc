@@ -20,9 +20,13 @@ constexpr Flag kFlags[] = {
     {"listen", false,
      "HOST:PORT of the gRPC listener (TRIVERSE_LISTEN; default "
      "0.0.0.0:50051; port 0 picks a free one)"},
+    {"provider", false,
+     "upstream provider behind the contract: triverse, tripo or siray "
+     "(TRIVERSE_PROVIDER; default triverse)"},
     {"upstream-url", false,
-     "base URL of the Triverse REST API (TRIVERSE_UPSTREAM_URL; default "
-     "https://api.triverse.ai/api/v1)"},
+     "base URL of the provider's REST API (TRIVERSE_UPSTREAM_URL; default "
+     "the provider's: https://api.triverse.ai/api/v1, "
+     "https://api.tripo3d.ai/v2/openapi, https://api.siray.ai)"},
     {"api-key-file", false,
      "file holding the gateway's API key, e.g. a mounted Secret "
      "(TRIVERSE_API_KEY_FILE; or the key itself in TRIVERSE_API_KEY)"},

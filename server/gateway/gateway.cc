@@ -18,6 +18,7 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "server/log/log.h"
+#include "server/upstream/provider_factory.h"
 
 namespace triverse::gateway {
 namespace {
@@ -107,16 +108,25 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   auto engine = http::CurlEngine::Create(std::move(engine_options));
   if (!engine.ok()) return engine.status();
   g->engine_ = *std::move(engine);
-  upstream::RestTriverseStub::Options stub_options;
+  const std::optional<upstream::ProviderKind> provider =
+      upstream::ParseProviderKind(config.provider);
+  if (!provider.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid configuration: unknown provider ", config.provider));
+  }
+  upstream::RestTransport::Options stub_options;
   stub_options.base_url = config.upstream_url;
   stub_options.observer = g->metrics_->UpstreamObserver();
-  g->stub_ = std::make_shared<upstream::RestTriverseStub>(
-      g->engine_.get(), std::move(stub_options));
+  g->stub_ = upstream::MakeRestProviderStub(*provider, g->engine_.get(),
+                                            std::move(stub_options));
+  const upstream::ProviderCapabilities& caps = g->stub_->capabilities();
   upstream::TriverseConnectionOptions connection_options;
   connection_options.max_attempts = config.retry.max_attempts;
   connection_options.initial_backoff = config.retry.initial_backoff;
   connection_options.max_backoff = config.retry.max_backoff;
   connection_options.on_retry = g->metrics_->RetryObserver();
+  connection_options.unknown_status_grace = options.unknown_status_grace;
+  connection_options.unknown_status_poll = options.unknown_status_poll;
   g->connection_ = upstream::MakeTriverseConnection(
       g->stub_, g->scheduler_.get(), std::move(connection_options));
   upstream::WatchHubOptions hub_options;
@@ -125,20 +135,33 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
   hub_options.initial_backoff = config.watch.reconnect_backoff;
   hub_options.max_backoff =
       std::max(hub_options.max_backoff, config.watch.reconnect_backoff);
-  hub_options.min_poll_interval = config.watch.poll_interval;
-  hub_options.max_poll_interval = 10 * config.watch.poll_interval;
+  // The provider's polling shape, from the configured interval if any.
+  hub_options.min_poll_interval = caps.min_poll_interval;
+  hub_options.max_poll_interval = caps.max_poll_interval;
+  if (config.watch.poll_interval > absl::ZeroDuration()) {
+    hub_options.min_poll_interval = config.watch.poll_interval;
+    hub_options.max_poll_interval =
+        config.watch.poll_interval *
+        (caps.max_poll_interval / caps.min_poll_interval);
+  }
   hub_options.log = [](const std::string& line) {
     log::Log(log::Severity::kInfo, line);
   };
   g->hubs_ = std::make_shared<upstream::WatchHubs>(
       g->stub_, g->connection_, g->scheduler_.get(), std::move(hub_options));
   service::ServiceOptions service_options;
+  service_options.provider = *provider;
   service_options.api_key = config.api_key;
   service_options.allow_caller_keys = config.allow_caller_keys;
   service_options.default_deadline = config.default_deadline;
   service_options.watch.max_streams = config.watch.max_streams;
   service_options.watch.max_per_client = config.watch.max_per_client;
   service_options.max_image_bytes = options.max_image_bytes;
+  if (*provider == upstream::ProviderKind::kTripo) {
+    // Tripo takes images up to 20 MB.
+    service_options.max_image_bytes =
+        std::min<int64_t>(service_options.max_image_bytes, 20 * 1000 * 1000);
+  }
   service_options.max_model_bytes = options.max_model_bytes;
   service_options.max_upload_buffer_bytes =
       config.limits.max_upload_buffer_bytes;

@@ -17,9 +17,9 @@
 #include "server/http/curl_engine.h"
 #include "server/metrics/metrics.h"
 #include "server/service/task_service.h"
+#include "server/upstream/provider_stub.h"
 #include "server/upstream/scheduler.h"
 #include "server/upstream/triverse_connection.h"
-#include "server/upstream/triverse_stub.h"
 #include "server/upstream/watch_hub.h"
 
 namespace triverse::gateway {
@@ -46,6 +46,11 @@ struct GatewayOptions {
   // see extra_port()); empty: none. Tests serve "[::1]:0" too, so that two
   // loopback clients differ by address (the per-client watch limit).
   std::string extra_listen;
+  // A task status the provider calls unknown (Tripo) is read again every
+  // unknown_status_poll until unknown_status_grace has passed, then
+  // reported FAILED (see TriverseConnectionOptions).
+  absl::Duration unknown_status_grace = absl::Seconds(20);
+  absl::Duration unknown_status_poll = absl::Seconds(2);
 };
 
 // Gateway owns one running gateway.
@@ -110,7 +115,7 @@ class Gateway {
   // the engine: the engine's last callbacks (CANCELLED, as it stops) run
   // into the stub.
   std::unique_ptr<upstream::ThreadScheduler> scheduler_;
-  std::shared_ptr<upstream::TriverseStub> stub_;
+  std::shared_ptr<upstream::ProviderStub> stub_;
   std::unique_ptr<http::CurlEngine> engine_;
   std::shared_ptr<upstream::TriverseConnection> connection_;
   std::shared_ptr<upstream::WatchHubs> hubs_;

@@ -228,6 +228,12 @@ size_t CurlEngine::OnHeader(char* data, size_t size, size_t count, void* user) {
       if (t->ws_request.on_open) t->ws_request.on_open();
       return length;
     }
+    if (!t->websocket && t->request.max_redirects > 0 &&
+        t->head_status >= 300 && t->head_status < 400 &&
+        !response->Header("location").empty()) {
+      // A redirect libcurl follows: the final response comes next.
+      return length;
+    }
     if (!t->websocket && !t->head_reported && t->head_status >= 200) {
       t->head_reported = true;
       if (t->request.on_headers) {
@@ -459,6 +465,12 @@ absl::Status CurlEngine::Setup(Transfer& t, const Options& options) {
   if (ws) return absl::OkStatus();
 
   const HttpRequest& r = t.request;
+  if (r.max_redirects > 0) {
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXREDIRS,
+                     static_cast<long>(r.max_redirects));
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
   if (!r.on_body_chunk) {
     // Refuse early when Content-Length already announces too much; OnBody
     // enforces the limit for bodies of unknown length.

@@ -41,6 +41,11 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   // Sent as the request body when non-empty, or always for POST.
   std::string body;
+  // Redirects (a 3xx with a Location) followed, up to this many, to http(s)
+  // URLs only; the redirect responses themselves reach neither on_headers
+  // nor the result. 0: none (a 3xx is the response). libcurl sends the
+  // request's Authorization header to the original host only.
+  int max_redirects = 0;
   // The whole exchange (queueing for a connection, connecting, sending,
   // receiving) must finish within `timeout`, else DEADLINE_EXCEEDED.
   // Must be positive; absl::InfiniteDuration() means no limit.

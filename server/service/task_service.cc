@@ -716,7 +716,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CreateTask(
     grpc::CallbackServerContext* context, const v1::CreateTaskRequest* request,
     v1::TaskCreation* response) {
   constexpr absl::string_view kRpc = "CreateTask";
-  auto call = Admit(context, ValidateCreateTask(*request));
+  auto call = Admit(context, ValidateCreateTask(*request, options_.provider));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::TaskCreation>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -728,7 +728,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(
     grpc::CallbackServerContext* context, const v1::GetTaskRequest* request,
     v1::Task* response) {
   constexpr absl::string_view kRpc = "GetTask";
-  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
+  auto call =
+      Admit(context, ValidateTaskUuid(request->task_uuid(), options_.provider));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::Task>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -752,7 +753,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetDownloadUrl(
     grpc::CallbackServerContext* context,
     const v1::GetDownloadUrlRequest* request, v1::DownloadUrl* response) {
   constexpr absl::string_view kRpc = "GetDownloadUrl";
-  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
+  auto call =
+      Admit(context, ValidateTaskUuid(request->task_uuid(), options_.provider));
   if (!call.ok()) return FinishNow(context, call.status(), kRpc);
   return StartUnary<v1::DownloadUrl>(
       connection_, kRpc, *call, response, [&](const CallContext& c, auto done) {
@@ -808,10 +810,15 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
   // Both upstream calls run at once. The response is written under the
   // join's lock and only while no part has failed: the first error finishes
   // the RPC (and cancels the other part), after which `response` may be gone.
+  // A part the provider does not offer (UNIMPLEMENTED: Tripo has no user
+  // endpoint, Siray neither) stays unset; when neither is offered, the RPC
+  // is UNIMPLEMENTED.
   struct Join {
     absl::Mutex mu;
     int pending ABSL_GUARDED_BY(mu) = 2;
     bool failed ABSL_GUARDED_BY(mu) = false;
+    int offered ABSL_GUARDED_BY(mu) = 0;
+    absl::Status not_offered ABSL_GUARDED_BY(mu);
   };
   auto join = std::make_shared<Join>();
   auto* reactor = new UnaryCall(connection_, std::string(kRpc));
@@ -824,8 +831,14 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetAccount(
       {
         absl::MutexLock lock(&join->mu);
         if (join->failed) return;
-        if (status.ok()) {
+        if (status.code() == absl::StatusCode::kUnimplemented) {
+          join->not_offered = status;
+          complete = --join->pending == 0;
+          status = join->offered == 0 && complete ? join->not_offered
+                                                  : absl::OkStatus();
+        } else if (status.ok()) {
           store(*std::move(result));
+          ++join->offered;
           complete = --join->pending == 0;
         } else {
           join->failed = true;
@@ -852,7 +865,8 @@ TaskServiceImpl::DownloadAsset(grpc::CallbackServerContext* context,
                                const v1::DownloadAssetRequest* request) {
   constexpr absl::string_view kRpc = "DownloadAsset";
   auto* reactor = new DownloadCall(connection_, options_);
-  auto call = Admit(context, ValidateTaskUuid(request->task_uuid()));
+  auto call =
+      Admit(context, ValidateTaskUuid(request->task_uuid(), options_.provider));
   if (!call.ok()) {
     reactor->Finish(errors::ToGrpcStatus(WithErrorInfo(call.status(), kRpc)));
     return reactor;
@@ -910,14 +924,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTask(
     reactor->Finish(errors::ToGrpcStatus(s));
     return reactor;
   }
-  return AdmitWatch(
-      context, "WatchTask", ValidateTaskUuid(request->task_uuid()),
-      request->resume_cursor(),
-      [&](std::string client, const CallContext& call,
-          std::optional<WatchCursor> resume) {
-        return StartWatchTask(hubs_, watch_limiter_, std::move(client),
-                              options_.watch, call, *request, resume);
-      });
+  return AdmitWatch(context, "WatchTask",
+                    ValidateTaskUuid(request->task_uuid(), options_.provider),
+                    request->resume_cursor(),
+                    [&](std::string client, const CallContext& call,
+                        std::optional<WatchCursor> resume) {
+                      return StartWatchTask(hubs_, watch_limiter_,
+                                            std::move(client), options_.watch,
+                                            call, *request, resume);
+                    });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTasks(

@@ -34,6 +34,9 @@ inline constexpr char kApiKeyMetadata[] = "x-triverse-api-key";
 
 // ServiceOptions are the edge's settings (from config::Config).
 struct ServiceOptions {
+  // The provider behind the connection: its task ids and file references
+  // are what validation accepts.
+  upstream::ProviderKind provider = upstream::ProviderKind::kTriverse;
   // The gateway's own upstream key; empty when every caller brings one.
   std::string api_key;
   // Accept a key in kApiKeyMetadata. When false such a key is refused

@@ -23,10 +23,11 @@ using errors::FieldViolation;
 class Checker {
  public:
   Checker(std::vector<FieldViolation>* out, std::string prefix,
-          bool execution_fields_required)
+          bool execution_fields_required, upstream::ProviderKind provider)
       : out_(out),
         prefix_(std::move(prefix)),
-        required_(execution_fields_required) {}
+        required_(execution_fields_required),
+        provider_(provider) {}
 
   void Add(absl::string_view field, std::string rule) {
     out_->push_back({absl::StrCat(prefix_, field), std::move(rule)});
@@ -60,11 +61,31 @@ class Checker {
       if (required_) Add(field, "is required");
       return;
     }
-    if (!absl::StartsWith(value, "tasks/") &&
-        !absl::StartsWith(value, "https://") &&
-        !absl::StartsWith(value, "http://")) {
-      Add(field,
-          "must be a file_key from UploadFile (tasks/...) or an http(s) URL");
+    const bool url = absl::StartsWith(value, "https://") ||
+                     absl::StartsWith(value, "http://");
+    switch (provider_) {
+      case upstream::ProviderKind::kTriverse:
+        if (!url && !absl::StartsWith(value, "tasks/")) {
+          Add(field,
+              "must be a file_key from UploadFile (tasks/...) or an http(s) "
+              "URL");
+        }
+        break;
+      case upstream::ProviderKind::kTripo:
+        // An image_token from UploadFile, or the id of an earlier task
+        // (Tripo's chained tasks take the model by task id).
+        if (!url && !upstream::IsUuid(value)) {
+          Add(field,
+              "must be a file_key from UploadFile, a Tripo task id (a UUID) "
+              "or an http(s) URL");
+        }
+        break;
+      case upstream::ProviderKind::kSiray:
+        // Siray has no upload: the image comes by URL or inline.
+        if (!url && !absl::StartsWith(value, "data:")) {
+          Add(field, "must be an http(s) URL or a data: URL");
+        }
+        break;
     }
   }
 
@@ -83,6 +104,7 @@ class Checker {
   std::vector<FieldViolation>* out_;
   std::string prefix_;
   bool required_;
+  upstream::ProviderKind provider_;
 };
 
 constexpr int64_t kMinPolygons = 1000;
@@ -184,10 +206,11 @@ void Check(const v1::ImageGenerationParams& p, Checker& c) {
 // QuotePriceRequest share the oneof's field names.
 template <typename Request>
 void CheckParams(const Request& r, bool execution,
+                 upstream::ProviderKind provider,
                  std::vector<FieldViolation>* out) {
   using R = Request;
   auto in = [&](const char* flow) {
-    return Checker(out, absl::StrCat(flow, "."), execution);
+    return Checker(out, absl::StrCat(flow, "."), execution, provider);
   };
   switch (r.params_case()) {
     case R::kImageToModel: {
@@ -239,9 +262,9 @@ void CheckParams(const Request& r, bool execution,
 }  // namespace
 
 std::vector<FieldViolation> ValidateCreateTask(
-    const v1::CreateTaskRequest& request) {
+    const v1::CreateTaskRequest& request, upstream::ProviderKind provider) {
   std::vector<FieldViolation> out;
-  CheckParams(request, /*execution=*/true, &out);
+  CheckParams(request, /*execution=*/true, provider, &out);
   if (!request.client_order_id().empty() &&
       !upstream::IsValidClientOrderId(request.client_order_id())) {
     out.push_back(
@@ -253,22 +276,20 @@ std::vector<FieldViolation> ValidateCreateTask(
 std::vector<FieldViolation> ValidateQuotePrice(
     const v1::QuotePriceRequest& request) {
   std::vector<FieldViolation> out;
-  CheckParams(request, /*execution=*/false, &out);
+  CheckParams(request, /*execution=*/false, upstream::ProviderKind::kTriverse,
+              &out);
   return out;
 }
 
-std::vector<FieldViolation> ValidateTaskUuid(absl::string_view uuid) {
-  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
-  std::vector<absl::string_view> parts = absl::StrSplit(uuid, '-');
-  bool ok = parts.size() == 5;
-  for (size_t i = 0; ok && i < parts.size(); ++i) {
-    ok = static_cast<int>(parts[i].size()) == kGroups[i] &&
-         std::all_of(parts[i].begin(), parts[i].end(), [](char ch) {
-           return absl::ascii_isxdigit(static_cast<unsigned char>(ch));
-         });
-  }
-  if (ok) return {};
+std::vector<FieldViolation> ValidateTaskUuid(absl::string_view uuid,
+                                             upstream::ProviderKind provider) {
+  if (upstream::IsValidTaskId(provider, uuid)) return {};
   if (uuid.empty()) return {{"task_uuid", "is required"}};
+  if (!upstream::CapabilitiesOf(provider).uuid_task_ids) {
+    return {{"task_uuid",
+             absl::StrCat("must be a ", upstream::ProviderName(provider),
+                          " task id: 1-128 characters of [A-Za-z0-9_-]")}};
+  }
   return {{"task_uuid",
            "must be a UUID such as 92483a80-236c-4889-9a95-4c90bb64dfd8"}};
 }
@@ -303,7 +324,8 @@ int64_t MaxUploadBytes(v1::FileKind kind, const UploadLimits& limits) {
 std::vector<FieldViolation> ValidateUploadMetadata(
     const v1::UploadMetadata& metadata, const UploadLimits& limits) {
   std::vector<FieldViolation> out;
-  Checker check(&out, "metadata.", /*execution_fields_required=*/true);
+  Checker check(&out, "metadata.", /*execution_fields_required=*/true,
+                upstream::ProviderKind::kTriverse);
   const v1::FileKind kind = metadata.kind();
   if (kind != v1::FILE_KIND_IMAGE && kind != v1::FILE_KIND_MODEL) {
     check.Add("kind", "is required: FILE_KIND_IMAGE or FILE_KIND_MODEL");

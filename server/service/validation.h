@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/errors/upstream_status.h"
+#include "server/upstream/provider_stub.h"
 #include "triverse/v1/task_service.pb.h"
 
 namespace triverse::service {
@@ -16,19 +17,25 @@ namespace triverse::service {
 // texture_size 1024-4096; prompt at least 3 characters; image_count 1-10;
 // enums (render_mode, face_type, export_format, aspect_ratio) and formats
 // (resolution WIDTHxHEIGHT); *_file fields a file_key (tasks/...) or an
-// http(s) URL; client_order_id empty or 1-64 characters of [A-Za-z0-9_-].
-// Field paths are the proto paths, e.g. "text_to_model.prompt".
+// http(s) URL (Tripo: an UploadFile key, a task id or an http(s) URL;
+// Siray: an http(s) or data: URL); client_order_id empty or 1-64 characters
+// of [A-Za-z0-9_-]. Field paths are the proto paths, e.g.
+// "text_to_model.prompt". What a provider cannot do at all is the adapter's
+// to refuse (UNIMPLEMENTED, or INVALID_ARGUMENT naming the field).
 std::vector<errors::FieldViolation> ValidateCreateTask(
-    const v1::CreateTaskRequest& request);
+    const v1::CreateTaskRequest& request,
+    upstream::ProviderKind provider = upstream::ProviderKind::kTriverse);
 
 // ValidateQuotePrice applies the same rules to the price-affecting fields;
 // the execution-only fields (prompt, *_file) may be left empty.
 std::vector<errors::FieldViolation> ValidateQuotePrice(
     const v1::QuotePriceRequest& request);
 
-// ValidateTaskUuid checks a task_uuid: a UUID (8-4-4-4-12 hex digits).
+// ValidateTaskUuid checks a task_uuid: an id `provider` issues (a UUID,
+// 8-4-4-4-12 hex digits, for Triverse and Tripo).
 std::vector<errors::FieldViolation> ValidateTaskUuid(
-    absl::string_view task_uuid);
+    absl::string_view task_uuid,
+    upstream::ProviderKind provider = upstream::ProviderKind::kTriverse);
 
 // ValidateListOwnModels checks page_size (0-100) and page_token (empty or a
 // token this gateway issued: a positive page number).

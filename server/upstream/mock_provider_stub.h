@@ -1,19 +1,30 @@
-// MockTriverseStub is a gMock TriverseStub for testing the layers above the
+// MockProviderStub is a gMock ProviderStub for testing the layers above the
 // Stub (decorators, Connection, WatchHub) without any network.
 // Thread-safety: as gMock mocks (expectations set before concurrent use).
-#ifndef TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
-#define TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
+#ifndef TRIVERSE_SERVER_UPSTREAM_MOCK_PROVIDER_STUB_H_
+#define TRIVERSE_SERVER_UPSTREAM_MOCK_PROVIDER_STUB_H_
 
 #include <cstdint>
 #include <string>
 
 #include "gmock/gmock.h"
+#include "server/upstream/provider_stub.h"
 #include "server/upstream/triverse_stub.h"
 
 namespace triverse::upstream {
 
-class MockTriverseStub : public TriverseStub {
+class MockProviderStub : public ProviderStub {
  public:
+  // Triverse's capabilities unless a test sets others before use.
+  ProviderCapabilities caps = CapabilitiesOf(ProviderKind::kTriverse);
+  const ProviderCapabilities& capabilities() const override { return caps; }
+  // Triverse's routes.
+  std::string EndpointTemplate(
+      StubOperation operation,
+      const v1::CreateTaskRequest* request = nullptr) const override {
+    return TriverseEndpointTemplate(operation, request);
+  }
+
   MOCK_METHOD(uint64_t, CreateTask,
               (const v1::CreateTaskRequest& request,
                absl::string_view client_order_id, CallOptions options,
@@ -58,4 +69,4 @@ class MockTriverseStub : public TriverseStub {
 
 }  // namespace triverse::upstream
 
-#endif  // TRIVERSE_SERVER_UPSTREAM_MOCK_TRIVERSE_STUB_H_
+#endif  // TRIVERSE_SERVER_UPSTREAM_MOCK_PROVIDER_STUB_H_

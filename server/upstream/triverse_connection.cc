@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -37,11 +38,14 @@ class TriverseConnectionImpl::Op : public TriverseConnectionImpl::OpBase {
   std::string endpoint;
   CallContext context;
   // Starts one attempt on the stub; called for one attempt at a time.
-  absl::AnyInvocable<uint64_t(CallOptions, TriverseStub::Callback<T>)> attempt;
+  absl::AnyInvocable<uint64_t(CallOptions, ProviderStub::Callback<T>)> attempt;
   // Runs once on success, before `done` (may be null).
   absl::AnyInvocable<void(T&)> on_success;
   // NOT_FOUND before this time is read-after-write lag: retried.
   absl::Time raw_until = absl::InfinitePast();
+  // GetTask: the task whose status may come back undetermined
+  // (TASK_STATUS_UNSPECIFIED), then read again (see unknown_status_grace).
+  std::string task_id;
   // Only a rate limit (RESOURCE_EXHAUSTED with RetryInfo) is retried: for
   // calls with a side effect that nothing else proves did not happen.
   bool rate_limit_only = false;
@@ -136,7 +140,7 @@ bool IsValidClientOrderId(absl::string_view id) {
 }
 
 TriverseConnectionImpl::TriverseConnectionImpl(
-    std::shared_ptr<TriverseStub> stub, Scheduler* scheduler,
+    std::shared_ptr<ProviderStub> stub, Scheduler* scheduler,
     TriverseConnectionOptions options)
     : stub_(std::move(stub)),
       scheduler_(scheduler),
@@ -144,7 +148,7 @@ TriverseConnectionImpl::TriverseConnectionImpl(
       tokens_(options_.max_tokens) {}
 
 std::shared_ptr<TriverseConnection> MakeTriverseConnection(
-    std::shared_ptr<TriverseStub> stub, Scheduler* scheduler,
+    std::shared_ptr<ProviderStub> stub, Scheduler* scheduler,
     TriverseConnectionOptions options) {
   return std::make_shared<TriverseConnectionImpl>(std::move(stub), scheduler,
                                                   std::move(options));
@@ -238,6 +242,31 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
   }
   if (result.ok()) {
     BudgetSuccess();
+    if constexpr (std::is_same_v<T, v1::Task>) {
+      if (!cancelled && !op->task_id.empty()) {
+        std::optional<absl::Duration> again =
+            Undetermined(op->task_id, *result);
+        if (again.has_value()) {
+          const absl::Time last_start =
+              op->context.deadline - options_.deadline_margin;
+          if (scheduler_->Now() + *again >= last_start) {
+            absl::Status status = absl::UnavailableError(absl::StrCat(
+                op->operation, ": task ", op->task_id,
+                " has a status the upstream calls unknown; it is read again "
+                "until ",
+                absl::FormatDuration(options_.unknown_status_grace),
+                " after it was first seen so, then reported FAILED"));
+            errors::AddRetryInfo(status, *again);
+            Finish(op, std::move(status));
+            return;
+          }
+          if (!ScheduleAgain(op, *again, /*uncounted=*/true)) {
+            Finish(op, op->Cancelled());
+          }
+          return;
+        }
+      }
+    }
     Finish(op, std::move(result));
     return;
   }
@@ -305,29 +334,64 @@ void TriverseConnectionImpl::OnAttemptDone(std::shared_ptr<Op<T>> op,
                       "the deadline leaves no room for another attempt"));
     return;
   }
-  bool scheduled = false;
+  if (!ScheduleAgain(op, delay, raw_retry)) Finish(op, op->Cancelled());
+}
+
+template <typename T>
+bool TriverseConnectionImpl::ScheduleAgain(const std::shared_ptr<Op<T>>& op,
+                                           absl::Duration delay,
+                                           bool uncounted) {
   {
     absl::MutexLock lock(&op->mu);
-    if (!op->cancelled) {
-      if (raw_retry) ++op->raw_retries;
-      op->phase = Op<T>::Phase::kBackoff;
-      // RunAfter never runs inline, so holding op->mu here is safe.
-      op->timer = scheduler_->RunAfter(delay, [self = shared_from_this(), op] {
-        {
-          absl::MutexLock lock(&op->mu);
-          if (op->phase != Op<T>::Phase::kBackoff) return;
-          op->phase = Op<T>::Phase::kIdle;
-        }
-        self->StartAttempt(op);
-      });
-      scheduled = true;
-    }
+    if (op->cancelled) return false;
+    if (uncounted) ++op->raw_retries;
+    op->phase = Op<T>::Phase::kBackoff;
+    // RunAfter never runs inline, so holding op->mu here is safe.
+    op->timer = scheduler_->RunAfter(delay, [self = shared_from_this(), op] {
+      {
+        absl::MutexLock lock(&op->mu);
+        if (op->phase != Op<T>::Phase::kBackoff) return;
+        op->phase = Op<T>::Phase::kIdle;
+      }
+      self->StartAttempt(op);
+    });
   }
-  if (scheduled) {
-    if (options_.on_retry) options_.on_retry(op->endpoint);
-    return;
+  if (options_.on_retry) options_.on_retry(op->endpoint);
+  return true;
+}
+
+std::optional<absl::Duration> TriverseConnectionImpl::Undetermined(
+    const std::string& task_id, v1::Task& task) {
+  const absl::Time now = scheduler_->Now();
+  absl::MutexLock lock(&mu_);
+  if (task.status() != v1::TASK_STATUS_UNSPECIFIED) {
+    unknown_since_.erase(task_id);
+    return std::nullopt;
   }
-  Finish(op, op->Cancelled());
+  auto [it, inserted] = unknown_since_.try_emplace(task_id, now);
+  if (inserted && unknown_since_.size() > options_.max_unknown_entries) {
+    // Bounded: forget the task first seen undetermined longest ago (it is
+    // then given a fresh grace period, never reported early).
+    auto oldest = std::min_element(
+        unknown_since_.begin(), unknown_since_.end(),
+        [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (oldest != it) unknown_since_.erase(oldest);
+  }
+  const absl::Duration waited = now - it->second;
+  if (waited < options_.unknown_status_grace) {
+    return std::min(options_.unknown_status_poll,
+                    options_.unknown_status_grace - waited);
+  }
+  unknown_since_.erase(task_id);
+  // Still undetermined after the grace period: the provider lists such a
+  // status as final, so it is reported as a failure that keeps the
+  // provider's words (the stub's error message names the status).
+  task.set_status(v1::TASK_STATUS_FAILED);
+  v1::TaskError* error = task.mutable_error();
+  error->set_message(absl::StrCat(
+      error->message().empty() ? "status unknown upstream" : error->message(),
+      "; still so after ", absl::FormatDuration(waited)));
+  return std::nullopt;
 }
 
 template <typename T>
@@ -435,6 +499,57 @@ TriverseConnectionImpl::LookupReadAfterWrite(absl::string_view uuid) {
   return it->second;
 }
 
+absl::StatusOr<std::optional<v1::TaskCreation>>
+TriverseConnectionImpl::ClaimOrder(const std::string& order_key) {
+  const absl::Time now = scheduler_->Now();
+  absl::MutexLock lock(&mu_);
+  auto it = orders_.find(order_key);
+  if (it != orders_.end() && it->second.until <= now) {
+    orders_.erase(it);
+    it = orders_.end();
+  }
+  if (it != orders_.end()) {
+    if (it->second.creation.has_value()) return it->second.creation;
+    absl::Status busy = absl::AbortedError(
+        "CreateTask: a creation with this client_order_id is in progress; "
+        "retry to get its result");
+    errors::AddRetryInfo(busy, errors::kDefaultRetryDelay);
+    return busy;
+  }
+  if (orders_.size() >= options_.max_remembered_orders) {
+    for (auto i = orders_.begin(); i != orders_.end();) {
+      i = i->second.until <= now ? orders_.erase(i) : std::next(i);
+    }
+  }
+  if (orders_.size() >= options_.max_remembered_orders) {
+    // Still full: forget the completed creation that expires first (an
+    // in-flight one is never forgotten while it runs).
+    auto oldest = orders_.end();
+    for (auto i = orders_.begin(); i != orders_.end(); ++i) {
+      if (i->second.creation.has_value() &&
+          (oldest == orders_.end() || i->second.until < oldest->second.until)) {
+        oldest = i;
+      }
+    }
+    if (oldest != orders_.end()) orders_.erase(oldest);
+  }
+  orders_[order_key] = OrderEntry{std::nullopt, absl::InfiniteFuture()};
+  return std::optional<v1::TaskCreation>();
+}
+
+void TriverseConnectionImpl::SettleOrder(
+    const std::string& order_key,
+    const absl::StatusOr<v1::TaskCreation>& result) {
+  absl::MutexLock lock(&mu_);
+  if (!result.ok()) {
+    // Nothing to answer a repeat with: a later call tries again.
+    orders_.erase(order_key);
+    return;
+  }
+  orders_[order_key] =
+      OrderEntry{*result, scheduler_->Now() + options_.order_memory};
+}
+
 std::string TriverseConnectionImpl::NewOrderId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "gw-";
@@ -455,13 +570,37 @@ uint64_t TriverseConnectionImpl::CreateTask(
     return 0;
   }
   if (order_id.empty()) order_id = NewOrderId();
+  // A provider without idempotency keys: this connection remembers the
+  // creations by (key, client_order_id) itself.
+  const bool idempotent = stub_->capabilities().idempotent_create;
+  std::string order_key;
+  if (!idempotent) {
+    order_key = absl::StrCat(context.api_key, "\n", order_id);
+    absl::StatusOr<std::optional<v1::TaskCreation>> claimed =
+        ClaimOrder(order_key);
+    if (!claimed.ok() || claimed->has_value()) {
+      if (claimed.ok()) (*claimed)->set_client_order_id(order_id);
+      done(claimed.ok() ? absl::StatusOr<v1::TaskCreation>(**claimed)
+                        : claimed.status());
+      return 0;
+    }
+    done = [self = shared_from_this(), order_key, done = std::move(done)](
+               absl::StatusOr<v1::TaskCreation> result) mutable {
+      self->SettleOrder(order_key, result);
+      done(std::move(result));
+    };
+  }
   auto op = std::make_shared<Op<v1::TaskCreation>>();
+  // Without an idempotency key a failure after the request went out may
+  // hide a created task: only a refusal that proves nothing was created
+  // (a rate limit) is retried.
+  op->rate_limit_only = !idempotent;
   op->operation = "CreateTask";
-  op->endpoint = CreateTaskEndpoint(request);
+  op->endpoint = stub_->EndpointTemplate(StubOperation::kCreateTask, &request);
   op->context = std::move(context);
   op->attempt = [stub = stub_, request, order_id](
                     CallOptions o,
-                    TriverseStub::Callback<v1::TaskCreation> cb) {
+                    ProviderStub::Callback<v1::TaskCreation> cb) {
     return stub->CreateTask(request, order_id, std::move(o), std::move(cb));
   };
   op->on_success = [this, order_id](v1::TaskCreation& creation) {
@@ -480,15 +619,16 @@ uint64_t TriverseConnectionImpl::GetTask(absl::string_view task_uuid,
                                          Callback<v1::Task> done) {
   auto op = std::make_shared<Op<v1::Task>>();
   op->operation = "GetTask";
-  op->endpoint = std::string(kEndpointGetTask);
+  op->endpoint = stub_->EndpointTemplate(StubOperation::kGetTask);
   op->context = std::move(context);
+  op->task_id = std::string(task_uuid);
   std::string header;
   if (auto raw = LookupReadAfterWrite(task_uuid)) {
     header = std::move(raw->header);
     op->raw_until = raw->until;
   }
   op->attempt = [stub = stub_, uuid = std::string(task_uuid), header](
-                    CallOptions o, TriverseStub::Callback<v1::Task> cb) {
+                    CallOptions o, ProviderStub::Callback<v1::Task> cb) {
     return stub->GetTask(uuid, header, std::move(o), std::move(cb));
   };
   {
@@ -502,7 +642,7 @@ uint64_t TriverseConnectionImpl::GetTask(absl::string_view task_uuid,
 #define TRIVERSE_SIMPLE_OP(T, name, route, call) \
   auto op = std::make_shared<Op<T>>();           \
   op->operation = name;                          \
-  op->endpoint = std::string(route);             \
+  op->endpoint = stub_->EndpointTemplate(route); \
   op->context = std::move(context);              \
   op->attempt = call;                            \
   {                                              \
@@ -515,9 +655,9 @@ uint64_t TriverseConnectionImpl::QuotePrice(
     const v1::QuotePriceRequest& request, CallContext context,
     Callback<v1::PriceQuote> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::PriceQuote, "QuotePrice", kEndpointQuotePrice,
+      v1::PriceQuote, "QuotePrice", StubOperation::kQuotePrice,
       ([stub = stub_, request](CallOptions o,
-                               TriverseStub::Callback<v1::PriceQuote> cb) {
+                               ProviderStub::Callback<v1::PriceQuote> cb) {
         return stub->QuotePrice(request, std::move(o), std::move(cb));
       }));
 }
@@ -526,9 +666,9 @@ uint64_t TriverseConnectionImpl::GetDownloadUrl(
     absl::string_view task_uuid, CallContext context,
     Callback<v1::DownloadUrl> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::DownloadUrl, "GetDownloadUrl", kEndpointGetDownloadUrl,
+      v1::DownloadUrl, "GetDownloadUrl", StubOperation::kGetDownloadUrl,
       ([stub = stub_, uuid = std::string(task_uuid)](
-           CallOptions o, TriverseStub::Callback<v1::DownloadUrl> cb) {
+           CallOptions o, ProviderStub::Callback<v1::DownloadUrl> cb) {
         return stub->GetDownloadUrl(uuid, std::move(o), std::move(cb));
       }));
 }
@@ -537,9 +677,9 @@ uint64_t TriverseConnectionImpl::ListOwnModels(
     int64_t page, int64_t size, CallContext context,
     Callback<translate::OwnModelsPage> done) {
   TRIVERSE_SIMPLE_OP(
-      translate::OwnModelsPage, "ListOwnModels", kEndpointListOwnModels,
+      translate::OwnModelsPage, "ListOwnModels", StubOperation::kListOwnModels,
       ([stub = stub_, page, size](
-           CallOptions o, TriverseStub::Callback<translate::OwnModelsPage> cb) {
+           CallOptions o, ProviderStub::Callback<translate::OwnModelsPage> cb) {
         return stub->ListOwnModels(page, size, std::move(o), std::move(cb));
       }));
 }
@@ -547,8 +687,8 @@ uint64_t TriverseConnectionImpl::ListOwnModels(
 uint64_t TriverseConnectionImpl::GetUser(CallContext context,
                                          Callback<v1::User> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::User, "GetUser", kEndpointGetUser,
-      ([stub = stub_](CallOptions o, TriverseStub::Callback<v1::User> cb) {
+      v1::User, "GetUser", StubOperation::kGetUser,
+      ([stub = stub_](CallOptions o, ProviderStub::Callback<v1::User> cb) {
         return stub->GetUser(std::move(o), std::move(cb));
       }));
 }
@@ -556,8 +696,8 @@ uint64_t TriverseConnectionImpl::GetUser(CallContext context,
 uint64_t TriverseConnectionImpl::GetBalance(CallContext context,
                                             Callback<v1::Balance> done) {
   TRIVERSE_SIMPLE_OP(
-      v1::Balance, "GetBalance", kEndpointGetBalance,
-      ([stub = stub_](CallOptions o, TriverseStub::Callback<v1::Balance> cb) {
+      v1::Balance, "GetBalance", StubOperation::kGetBalance,
+      ([stub = stub_](CallOptions o, ProviderStub::Callback<v1::Balance> cb) {
         return stub->GetBalance(std::move(o), std::move(cb));
       }));
 }
@@ -591,7 +731,9 @@ uint64_t TriverseConnectionImpl::UploadFile(UploadSpec file,
                                             Callback<std::string> done) {
   auto op = std::make_shared<Op<std::string>>();
   op->operation = "UploadFile";
-  op->endpoint = std::string(UploadEndpoint(file.kind));
+  op->endpoint = stub_->EndpointTemplate(file.kind == v1::FILE_KIND_MODEL
+                                             ? StubOperation::kUploadModel
+                                             : StubOperation::kUploadImage);
   op->context = std::move(context);
   op->rate_limit_only = true;
   op->max_attempt_timeout =
@@ -600,7 +742,7 @@ uint64_t TriverseConnectionImpl::UploadFile(UploadSpec file,
   // retry is rare: only after a 429).
   op->attempt = [stub = stub_,
                  spec = std::make_shared<const UploadSpec>(std::move(file))](
-                    CallOptions o, TriverseStub::Callback<std::string> cb) {
+                    CallOptions o, ProviderStub::Callback<std::string> cb) {
     return stub->UploadFile(*spec, std::move(o), std::move(cb));
   };
   {
@@ -617,7 +759,7 @@ uint64_t TriverseConnectionImpl::DownloadAsset(
   state->sink = std::move(sink);
   auto op = std::make_shared<Op<Downloaded>>();
   op->operation = "DownloadAsset";
-  op->endpoint = std::string(kEndpointDownloadAsset);
+  op->endpoint = stub_->EndpointTemplate(StubOperation::kDownloadAsset);
   op->context = std::move(context);
   op->committed =
       std::shared_ptr<const std::atomic<bool>>(state, &state->committed);
@@ -625,7 +767,7 @@ uint64_t TriverseConnectionImpl::DownloadAsset(
   op->max_attempt_timeout =
       std::max(options_.max_attempt_timeout, kMaxTransferAttemptTimeout);
   op->attempt = [stub = stub_, uuid = std::string(task_uuid), state](
-                    CallOptions o, TriverseStub::Callback<Downloaded> cb) {
+                    CallOptions o, ProviderStub::Callback<Downloaded> cb) {
     DownloadSink attempt_sink;
     attempt_sink.on_metadata = [state](v1::AssetMetadata metadata) {
       state->committed.store(true);

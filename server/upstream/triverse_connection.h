@@ -24,8 +24,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/translate/upstream_json.h"
+#include "server/upstream/provider_stub.h"
 #include "server/upstream/scheduler.h"
-#include "server/upstream/triverse_stub.h"
 #include "triverse/v1/account.pb.h"
 #include "triverse/v1/task.pb.h"
 #include "triverse/v1/task_service.pb.h"
@@ -53,7 +53,7 @@ struct CallContext {
 // Thread-safety: implementations are thread-safe; methods may be called
 // from any thread, including from inside a callback.
 //
-// Error codes: those of the TriverseStub (see triverse_stub.h), the last
+// Error codes: those of the ProviderStub (see provider_stub.h), the last
 // attempt's error when retries stop (its message then says how many
 // attempts were made and why they stopped; its details are kept), plus:
 //   DEADLINE_EXCEEDED  the deadline left no room for a first attempt.
@@ -69,12 +69,24 @@ class TriverseConnection {
 
   // CreateTask is exactly-once: it sends the request's client_order_id, or
   // one it generates ("gw-" + 32 hex digits), the same on every attempt.
-  // The result's client_order_id is the one sent.
+  // The result's client_order_id is the one sent. With a provider that
+  // honours no idempotency key (capabilities().idempotent_create false),
+  // the connection itself remembers each creation by (key,
+  // client_order_id) for order_memory: a repeat gets the same task back
+  // without a request, a repeat while the first is in flight gets ABORTED
+  // with RetryInfo, and only a rate-limit refusal is retried (a failure
+  // after the request went out may hide a created task; the memory is per
+  // gateway process).
   virtual uint64_t CreateTask(const v1::CreateTaskRequest& request,
                               CallContext context,
                               Callback<v1::TaskCreation> done) = 0;
   // GetTask: within the read-after-write window of a task this connection
-  // created, sends the announced header and retries NOT_FOUND.
+  // created, sends the announced header and retries NOT_FOUND. A status the
+  // provider calls unknown (TASK_STATUS_UNSPECIFIED from the stub) is read
+  // again every unknown_status_poll until unknown_status_grace has passed
+  // since the task was first seen so, then reported FAILED (the error
+  // message says the status stayed unknown); when the deadline comes first:
+  // UNAVAILABLE with RetryInfo.
   virtual uint64_t GetTask(absl::string_view task_uuid, CallContext context,
                            Callback<v1::Task> done) = 0;
   // QuotePrice is a pure computation upstream (no side effect): retried like
@@ -146,18 +158,30 @@ struct TriverseConnectionOptions {
   // the deadline bound them).
   size_t max_read_after_write_entries = 10000;
   absl::Duration read_after_write_backoff = absl::Milliseconds(200);
+  // A task status the provider calls unknown is read again every
+  // unknown_status_poll (not counted against max_attempts nor the budget)
+  // until unknown_status_grace has passed since it was first seen so; at
+  // most max_unknown_entries such tasks are remembered.
+  absl::Duration unknown_status_grace = absl::Seconds(20);
+  absl::Duration unknown_status_poll = absl::Seconds(2);
+  size_t max_unknown_entries = 10000;
+  // Providers without idempotency keys: creations remembered by (key,
+  // client_order_id), at most max_remembered_orders, each for
+  // order_memory.
+  size_t max_remembered_orders = 100000;
+  absl::Duration order_memory = absl::Hours(24);
   // The jitter source: returns a value in [0, 1]. Null: absl::BitGen.
   // Tests set it to make backoffs deterministic. Called under a lock.
   absl::AnyInvocable<double()> jitter;
   // Called once per retry scheduled (after its backoff starts; the
   // read-after-write NOT_FOUND retries included) with the call's endpoint
-  // template (see kEndpointGetTask and the others in triverse_stub.h). Runs
+  // template (ProviderStub::EndpointTemplate). Runs
   // on the thread that saw the failed attempt, outside the connection's
   // locks; must not block. Null: nothing is reported.
   std::function<void(absl::string_view endpoint)> on_retry;
 };
 
-// TriverseConnectionImpl implements the policy over a TriverseStub.
+// TriverseConnectionImpl implements the policy over a ProviderStub.
 //
 // Ownership: create it with MakeTriverseConnection (it must be owned by a
 // std::shared_ptr: calls in flight keep it alive). `scheduler` is not owned
@@ -172,7 +196,7 @@ class TriverseConnectionImpl
     : public TriverseConnection,
       public std::enable_shared_from_this<TriverseConnectionImpl> {
  public:
-  TriverseConnectionImpl(std::shared_ptr<TriverseStub> stub,
+  TriverseConnectionImpl(std::shared_ptr<ProviderStub> stub,
                          Scheduler* scheduler,
                          TriverseConnectionOptions options);
 
@@ -208,6 +232,12 @@ class TriverseConnectionImpl
     std::string header;
     absl::Time until;
   };
+  // A creation remembered for a provider without idempotency keys: nullopt
+  // while in flight.
+  struct OrderEntry {
+    std::optional<v1::TaskCreation> creation;
+    absl::Time until;
+  };
 
   template <typename T>
   uint64_t Start(std::shared_ptr<Op<T>> op);
@@ -218,6 +248,23 @@ class TriverseConnectionImpl
                      absl::StatusOr<T> result);
   template <typename T>
   void Finish(const std::shared_ptr<Op<T>>& op, typename Op<T>::Result result);
+  // ScheduleAgain starts the next attempt after `delay` (`uncounted`: not
+  // counted against max_attempts); false when the call was cancelled.
+  template <typename T>
+  bool ScheduleAgain(const std::shared_ptr<Op<T>>& op, absl::Duration delay,
+                     bool uncounted);
+  // Undetermined: when `task` (read for `task_id`) has no status the
+  // contract can name, the delay before reading it again; nullopt when it
+  // is to be reported (after the grace period, `task` is made FAILED).
+  std::optional<absl::Duration> Undetermined(const std::string& task_id,
+                                             v1::Task& task);
+  // ClaimOrder: a remembered creation, or nullopt after marking the order
+  // in flight, or ABORTED while another call has it in flight.
+  absl::StatusOr<std::optional<v1::TaskCreation>> ClaimOrder(
+      const std::string& order_key);
+  // SettleOrder remembers a creation's result (a failure forgets the order).
+  void SettleOrder(const std::string& order_key,
+                   const absl::StatusOr<v1::TaskCreation>& result);
 
   // The retry budget: BudgetFailure/BudgetSuccess adjust the tokens;
   // BudgetAllowsRetry tells whether a retry may be spent.
@@ -229,7 +276,7 @@ class TriverseConnectionImpl
   std::optional<ReadAfterWrite> LookupReadAfterWrite(absl::string_view uuid);
   std::string NewOrderId();
 
-  const std::shared_ptr<TriverseStub> stub_;
+  const std::shared_ptr<ProviderStub> stub_;
   Scheduler* const scheduler_;
   TriverseConnectionOptions options_;
 
@@ -239,12 +286,15 @@ class TriverseConnectionImpl
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ReadAfterWrite, std::less<>> raw_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time, std::less<>> unknown_since_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, OrderEntry, std::less<>> orders_ ABSL_GUARDED_BY(mu_);
 };
 
 // MakeTriverseConnection returns a TriverseConnectionImpl (see there for
 // ownership and threads).
 std::shared_ptr<TriverseConnection> MakeTriverseConnection(
-    std::shared_ptr<TriverseStub> stub, Scheduler* scheduler,
+    std::shared_ptr<ProviderStub> stub, Scheduler* scheduler,
     TriverseConnectionOptions options = {});
 
 // IsValidClientOrderId: 1-64 characters of [A-Za-z0-9_-].

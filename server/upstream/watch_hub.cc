@@ -13,7 +13,7 @@
 namespace triverse::upstream {
 
 struct WatchHubs::Shared {
-  std::shared_ptr<TriverseStub> stub;
+  std::shared_ptr<ProviderStub> stub;
   std::shared_ptr<TriverseConnection> connection;
   Scheduler* scheduler = nullptr;
   WatchHubOptions options;
@@ -140,34 +140,17 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
       id = ++next_id_;
       all_[id] = sub;
       Subscribed();
-      // A cursor of this hub: everything after it is cached. Otherwise
-      // (no cursor, or one older than this hub) go by time. This hub's
-      // numbers start at first_seq_: a cursor of first_seq_ - 1 was given
-      // by an older hub (e.g. this key's previous one, retired), whose
-      // last changes this hub never saw.
-      const bool by_seq =
-          catch_up.after_seq.has_value() && *catch_up.after_seq >= first_seq_;
-      const std::optional<absl::Time> since =
-          by_seq ? std::nullopt : catch_up.since;
-      if (by_seq || since) {
-        for (auto it = by_seq_.upper_bound(by_seq ? *catch_up.after_seq : 0);
-             it != by_seq_.end(); ++it) {
-          const HubEvent& e = cache_.at(it->second);
-          if (since && e.observed < *since) continue;
-          sub->OnEvent(e);
-        }
+      if (!shared_->stub->capabilities().push_watch) {
+        // Without a push channel nothing reports the key's other tasks.
+        sub->OnError(absl::UnimplementedError(
+            absl::StrCat("WatchTasks: the ",
+                         ProviderName(shared_->stub->capabilities().kind),
+                         " provider has no push channel; watch each task with "
+                         "WatchTask")));
         out.flush.push_back(sub);
+      } else {
+        StartCatchUp(catch_up, sub, out);
       }
-      if (since && *since < coverage_start_) {
-        // The cache does not reach back that far: ask the upstream to
-        // replay from `since` (one socket still: this one reopens).
-        next_since_ = std::min(next_since_.value_or(*since), *since);
-        if (socket_ == Socket::kOpen || socket_ == Socket::kConnecting) {
-          CloseSocket(out);
-          StartSocket(out);
-        }
-      }
-      EnsureSocket(out);
     }
     out.Run();
     return id;
@@ -244,9 +227,51 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
     return all_.empty() && task_of_.empty();
   }
 
+  // StartCatchUp queues the catch-up of a new all-task subscriber and makes
+  // sure the socket is open (a replay may reopen it).
+  void StartCatchUp(const CatchUp& catch_up,
+                    const std::shared_ptr<WatchSubscriber>& sub, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // A cursor of this hub: everything after it is cached. Otherwise
+    // (no cursor, or one older than this hub) go by time. This hub's
+    // numbers start at first_seq_: a cursor of first_seq_ - 1 was given
+    // by an older hub (e.g. this key's previous one, retired), whose
+    // last changes this hub never saw.
+    const bool by_seq =
+        catch_up.after_seq.has_value() && *catch_up.after_seq >= first_seq_;
+    const std::optional<absl::Time> since =
+        by_seq ? std::nullopt : catch_up.since;
+    if (by_seq || since) {
+      for (auto it = by_seq_.upper_bound(by_seq ? *catch_up.after_seq : 0);
+           it != by_seq_.end(); ++it) {
+        const HubEvent& e = cache_.at(it->second);
+        if (since && e.observed < *since) continue;
+        sub->OnEvent(e);
+      }
+      out.flush.push_back(sub);
+    }
+    if (since && *since < coverage_start_) {
+      // The cache does not reach back that far: ask the upstream to
+      // replay from `since` (one socket still: this one reopens).
+      next_since_ = std::min(next_since_.value_or(*since), *since);
+      if (socket_ == Socket::kOpen || socket_ == Socket::kConnecting) {
+        CloseSocket(out);
+        StartSocket(out);
+      }
+    }
+    EnsureSocket(out);
+  }
+
   // ------------------------------------------------------------ the socket
 
+  // EnsureSocket opens the socket, or with a provider that has none starts
+  // polling the watched tasks: one GET per task per interval, whatever the
+  // number of watchers.
   void EnsureSocket(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!shared_->stub->capabilities().push_watch) {
+      if (!polling_) StartPolling(/*fallback=*/false);
+      return;
+    }
     if (socket_ == Socket::kClosed) StartSocket(out);
   }
 
@@ -358,7 +383,27 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
                                   frame.status().message()));
         return;
       }
-      Observe(frame->task, out);
+      if (frame->task.status() == v1::TASK_STATUS_UNSPECIFIED) {
+        // A status the contract cannot name yet (Tripo's `unknown`): read
+        // the task instead; the connection reads it again until it is
+        // determined or its grace period ends.
+        if (!frame->task.task_uuid().empty()) {
+          auto c = cache_.find(frame->task.task_uuid());
+          const bool watched = tasks_.count(frame->task.task_uuid()) > 0;
+          if ((watched || !all_.empty()) &&
+              (c == cache_.end() || !c->second.terminal)) {
+            TaskWatch& w = tasks_[frame->task.task_uuid()];
+            // A GET in flight may have been answered before this frame.
+            if (w.get_in_flight) {
+              w.get_again = true;
+            } else {
+              StartGet(frame->task.task_uuid(), out);
+            }
+          }
+        }
+      } else {
+        Observe(frame->task, out);
+      }
     }
     out.Run();
   }
@@ -409,7 +454,9 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
                      ? o.initial_backoff
                      : std::min(backoff_ * o.backoff_multiplier, o.max_backoff);
     }
-    if (failures_ >= o.failures_before_polling && !polling_) StartPolling();
+    if (failures_ >= o.failures_before_polling && !polling_) {
+      StartPolling(/*fallback=*/true);
+    }
     ++shared_->reconnects_total;
     socket_ = Socket::kWaiting;
     std::weak_ptr<WatchHub> weak = weak_from_this();
@@ -463,13 +510,17 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
 
   // ------------------------------------------------------------- polling
 
-  void StartPolling() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // StartPolling: `fallback` when the socket keeps failing (logged and
+  // counted); otherwise the provider has no push channel.
+  void StartPolling(bool fallback) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     polling_ = true;
     ++shared_->polling_hubs;
-    ++shared_->polling_fallbacks_total;
-    shared_->Log(absl::StrCat(
-        "watch: the upstream WebSocket failed ", failures_,
-        " times in a row; polling the watched tasks until it is back"));
+    if (fallback) {
+      ++shared_->polling_fallbacks_total;
+      shared_->Log(absl::StrCat(
+          "watch: the upstream WebSocket failed ", failures_,
+          " times in a row; polling the watched tasks until it is back"));
+    }
     poll_interval_ = shared_->options.min_poll_interval;
     // Only changes seen while polling count for the interval.
     changed_since_poll_ = false;
@@ -601,6 +652,8 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   // stale, and fans it out.
   void Observe(const v1::Task& task, Outbox& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Never a state without a status (the connection resolves those).
+    if (task.status() == v1::TASK_STATUS_UNSPECIFIED) return;
     const std::string& uuid = task.task_uuid();
     const bool terminal = IsTerminal(task.status());
     auto it = cache_.find(uuid);
@@ -734,7 +787,7 @@ std::string RegistryKey(const CallContext& key) {
 
 }  // namespace
 
-WatchHubs::WatchHubs(std::shared_ptr<TriverseStub> stub,
+WatchHubs::WatchHubs(std::shared_ptr<ProviderStub> stub,
                      std::shared_ptr<TriverseConnection> connection,
                      Scheduler* scheduler, WatchHubOptions options)
     : epoch_(absl::Uniform<uint64_t>(absl::BitGen())),

@@ -35,9 +35,9 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/upstream/provider_stub.h"
 #include "server/upstream/scheduler.h"
 #include "server/upstream/triverse_connection.h"
-#include "server/upstream/triverse_stub.h"
 #include "triverse/v1/task.pb.h"
 
 namespace triverse::upstream {
@@ -170,7 +170,7 @@ class WatchHubs {
   // `stub` opens the sockets, `connection` makes the GETs (with its
   // retries), `scheduler` runs the timers; all must outlive this registry's
   // hubs (the destructor closes them).
-  WatchHubs(std::shared_ptr<TriverseStub> stub,
+  WatchHubs(std::shared_ptr<ProviderStub> stub,
             std::shared_ptr<TriverseConnection> connection,
             Scheduler* scheduler, WatchHubOptions options);
   ~WatchHubs();

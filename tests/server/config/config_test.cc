@@ -250,7 +250,8 @@ TEST(ConfigTest, WatchSettingsFromEverySource) {
   EXPECT_EQ(c->watch.idle_timeout, absl::Seconds(90));      // env
   EXPECT_EQ(c->watch.max_per_client, 7);                    // flag
   EXPECT_EQ(c->watch.reconnect_backoff, absl::Seconds(1));  // default
-  EXPECT_EQ(c->watch.poll_interval, absl::Seconds(1));      // default
+  // default: zero, the provider's own interval
+  EXPECT_EQ(c->watch.poll_interval, absl::ZeroDuration());
 }
 
 TEST(ConfigTest, FileProblemsNameTheFileAndTheKey) {
@@ -285,6 +286,47 @@ TEST(ConfigTest, FileProblemsNameTheFileAndTheKey) {
   c = LoadConfig(in);
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("empty"));
+}
+
+TEST(ConfigTest, ProviderPicksItsDefaultUrl) {
+  auto triverse = LoadConfig(WithKey());
+  ASSERT_TRUE(triverse.ok()) << triverse.status();
+  EXPECT_EQ(triverse->provider, "triverse");
+
+  ConfigInputs in = WithKey();
+  in.flags["provider"] = "Siray";
+  auto siray = LoadConfig(in);
+  ASSERT_TRUE(siray.ok()) << siray.status();
+  EXPECT_EQ(siray->provider, "siray");
+  EXPECT_EQ(siray->upstream_url, "https://api.siray.ai");
+
+  in = WithKey();
+  in.env["TRIVERSE_API_KEY"] = "tsk_abc";
+  in.env["TRIVERSE_PROVIDER"] = "tripo";
+  auto tripo = LoadConfig(in);
+  ASSERT_TRUE(tripo.ok()) << tripo.status();
+  EXPECT_EQ(tripo->upstream_url, "https://api.tripo3d.ai/v2/openapi");
+
+  // An explicit URL wins over the provider's.
+  in.flags["upstream-url"] = "http://127.0.0.1:8080/v2/openapi/";
+  tripo = LoadConfig(in);
+  ASSERT_TRUE(tripo.ok()) << tripo.status();
+  EXPECT_EQ(tripo->upstream_url, "http://127.0.0.1:8080/v2/openapi");
+}
+
+TEST(ConfigTest, UnknownProviderAndForeignTripoKeyAreRefused) {
+  ConfigInputs in = WithKey();
+  in.flags["provider"] = "meshy";
+  auto c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(c.status().message(), HasSubstr("triverse, tripo, siray"));
+
+  in.flags["provider"] = "tripo";  // the key is "env-key"
+  c = LoadConfig(in);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("tsk_"));
+  EXPECT_THAT(c.status().message(), Not(HasSubstr("env-key")));
 }
 
 }  // namespace

@@ -788,6 +788,56 @@ TEST_F(CurlEngineTest, OnHeadersSkipsInterimResponses) {
   EXPECT_EQ(rec.body, "ok");
 }
 
+TEST_F(CurlEngineTest, RedirectsAreResponsesUnlessFollowed) {
+  RawServer target(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal");
+  RawServer redirect(
+      absl::StrCat("HTTP/1.1 302 Found\r\nLocation: ", target.Url("/asset.glb"),
+                   "\r\nContent-Length: 5\r\n\r\nmoved"));
+  HttpRequest plain = Get("/");
+  plain.url = redirect.Url("/redirect/x");
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(plain));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(target.accepted(), 0);
+
+  HeadRecorder& rec = Make<HeadRecorder>();
+  HttpRequest follow = Get("/");
+  follow.url = redirect.Url("/redirect/x");
+  follow.max_redirects = 3;
+  rec.Attach(follow);
+  r = Fetch(std::move(follow));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  // Only the final response reaches on_headers and the body sink.
+  EXPECT_EQ(rec.heads, 1);
+  EXPECT_EQ(rec.status, 200);
+  EXPECT_EQ(rec.Header("x-final"), "yes");
+  EXPECT_EQ(rec.body, "final");
+}
+
+TEST_F(CurlEngineTest, RedirectLoopsAndOtherSchemesEndTheTransfer) {
+  RawServer loop(
+      "HTTP/1.1 302 Found\r\nLocation: /again\r\n"
+      "Content-Length: 0\r\n\r\n");
+  HttpRequest r1 = Get("/");
+  r1.url = loop.Url("/start");
+  r1.max_redirects = 2;
+  EXPECT_FALSE(Fetch(std::move(r1)).ok());
+
+  RawServer elsewhere(
+      "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
+      "Content-Length: 0\r\n\r\n");
+  HttpRequest r2 = Get("/");
+  r2.url = elsewhere.Url("/start");
+  r2.max_redirects = 2;
+  absl::StatusOr<HttpResponse> r = Fetch(std::move(r2));
+  EXPECT_FALSE(r.ok() && r->status == 200);
+  if (!r.ok()) {
+    EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("passwd")));
+  }
+}
+
 TEST_F(CurlEngineTest, OnHeadersRunsOnceDespiteTrailers) {
   RawServer server(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n"

@@ -25,12 +25,15 @@
 #include "server/upstream/watch_hub.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/await.h"
 #include "tests/server/testing_util/emulator_faults.h"
 #include "tests/server/testing_util/loopback.h"
 #include "triverse/v1/task_service.grpc.pb.h"
 
 namespace triverse::metrics {
 namespace {
+
+using testing_util::Await;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -41,24 +44,6 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 
 ::testing::Matcher<std::string> HasLine(const std::string& line) {
   return HasSubstr(absl::StrCat("\n", line, "\n"));
-}
-
-// Await starts a call through `start(callback)` and waits for its result.
-template <typename T, typename Start>
-absl::StatusOr<T> Await(Start start) {
-  struct Result {
-    absl::Notification done;
-    absl::StatusOr<T> value = absl::UnknownError("no callback");
-  };
-  auto result = std::make_shared<Result>();
-  start([result](absl::StatusOr<T> v) {
-    result->value = std::move(v);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(kWait)) {
-    return absl::DeadlineExceededError("test: no callback in time");
-  }
-  return result->value;
 }
 
 class UpstreamMetricsTest : public ::testing::Test {

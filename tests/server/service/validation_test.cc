@@ -207,6 +207,56 @@ TEST(ValidateTaskUuidTest, AcceptsUuidsOnly) {
   }
 }
 
+TEST(ValidateTaskUuidTest, EachProvidersOwnIds) {
+  using upstream::ProviderKind;
+  const std::string uuid = "92483a80-236c-4889-9a95-4c90bb64dfd8";
+  const std::string siray =
+      "3d_69196fafcc9c8190acccf32e9b560c3f0da8a6d1948cfaa5";
+  EXPECT_THAT(ValidateTaskUuid(uuid, ProviderKind::kTripo), IsEmpty());
+  EXPECT_THAT(ValidateTaskUuid(siray, ProviderKind::kTripo),
+              ElementsAre(Violation("task_uuid", "must be a UUID")));
+  EXPECT_THAT(ValidateTaskUuid(siray, ProviderKind::kSiray), IsEmpty());
+  EXPECT_THAT(ValidateTaskUuid(uuid, ProviderKind::kSiray), IsEmpty());
+  for (const char* bad : {"3d_x/../users", "3d_x?y=1", "3d x", "%00"}) {
+    EXPECT_THAT(ValidateTaskUuid(bad, ProviderKind::kSiray),
+                ElementsAre(Violation("task_uuid", "must be a siray task id")))
+        << bad;
+  }
+  EXPECT_THAT(ValidateTaskUuid(std::string(129, 'a'), ProviderKind::kSiray),
+              ElementsAre(Violation("task_uuid", "1-128 characters")));
+}
+
+TEST(ValidateCreateTaskTest, FileReferencesFollowTheProvider) {
+  using upstream::ProviderKind;
+  auto image = [](const std::string& file) {
+    v1::CreateTaskRequest r;
+    r.mutable_image_to_model()->set_image_file(file);
+    return r;
+  };
+  const std::string token = "5a4b2c1d-0000-4000-8000-00000000abcd";
+  // Triverse: upload keys are tasks/...; Tripo: image tokens (UUIDs);
+  // Siray: no upload, but data: URLs.
+  EXPECT_THAT(ValidateCreateTask(image("tasks/a.png")), IsEmpty());
+  EXPECT_THAT(ValidateCreateTask(image(token)),
+              ElementsAre(Violation("image_to_model.image_file", "tasks/")));
+  EXPECT_THAT(ValidateCreateTask(image(token), ProviderKind::kTripo),
+              IsEmpty());
+  EXPECT_THAT(
+      ValidateCreateTask(image("tasks/a.png"), ProviderKind::kTripo),
+      ElementsAre(Violation("image_to_model.image_file", "a Tripo task id")));
+  EXPECT_THAT(ValidateCreateTask(image("data:image/png;base64,AAAA"),
+                                 ProviderKind::kSiray),
+              IsEmpty());
+  EXPECT_THAT(ValidateCreateTask(image(token), ProviderKind::kSiray),
+              ElementsAre(Violation("image_to_model.image_file",
+                                    "an http(s) URL or a data: URL")));
+  for (ProviderKind p :
+       {ProviderKind::kTriverse, ProviderKind::kTripo, ProviderKind::kSiray}) {
+    EXPECT_THAT(ValidateCreateTask(image("https://x.test/a.png"), p),
+                IsEmpty());
+  }
+}
+
 TEST(ValidateListOwnModelsTest, PageSizeAndToken) {
   v1::ListOwnModelsRequest r;
   EXPECT_THAT(ValidateListOwnModels(r), IsEmpty());

@@ -14,8 +14,8 @@
 #include "gtest/gtest.h"
 #include "server/service/task_service.h"
 #include "server/upstream/fake_scheduler.h"
+#include "server/upstream/mock_provider_stub.h"
 #include "server/upstream/mock_triverse_connection.h"
-#include "server/upstream/mock_triverse_stub.h"
 #include "server/upstream/watch_hub.h"
 #include "tests/server/testing_util/rpc_details.h"
 #include "triverse/v1/task_service.grpc.pb.h"
@@ -27,7 +27,7 @@ using ::testing::_;
 using ::testing::NiceMock;
 
 TEST(WatchTasksSlowCaller, EndsWithUnavailableAndTheCursorToResumeFrom) {
-  auto stub = std::make_shared<NiceMock<upstream::MockTriverseStub>>();
+  auto stub = std::make_shared<NiceMock<upstream::MockProviderStub>>();
   auto connection =
       std::make_shared<NiceMock<upstream::MockTriverseConnection>>();
   upstream::FakeScheduler scheduler;

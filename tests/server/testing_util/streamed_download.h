@@ -14,7 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "server/upstream/triverse_stub.h"
+#include "server/upstream/provider_stub.h"
 
 namespace triverse::testing_util {
 

@@ -20,10 +20,11 @@
 #include "server/errors/upstream_status.h"
 #include "server/http/curl_engine.h"
 #include "server/translate/request_json.h"
-#include "server/upstream/mock_triverse_stub.h"
+#include "server/upstream/mock_provider_stub.h"
 #include "server/upstream/triverse_stub.h"
 #include "tests/emulator/testing_util/http_client.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/await.h"
 #include "tests/server/testing_util/flow_requests.h"
 #include "tests/server/testing_util/streamed_download.h"
 #include "tests/server/upstream/scripted_server.h"
@@ -35,6 +36,7 @@ using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
+using testing_util::Await;
 using testing_util::HttpGet;
 using testing_util::HttpPost;
 using testing_util::kImageUrl;
@@ -51,35 +53,9 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 
 v1::CreateTaskRequest TextToModel() { return OneRequestPerFlow()[2]; }
 
-// Result is where a callback leaves its value; shared so that a callback
-// arriving after a timed-out wait writes to live memory.
-template <typename T>
-struct Result {
-  absl::Notification done;
-  absl::StatusOr<T> value = absl::UnknownError("no callback");
-};
-
-// Await starts a call through `start(callback)` and waits for its result.
-template <typename T, typename Start>
-absl::StatusOr<T> Await(Start start) {
-  auto result = std::make_shared<Result<T>>();
-  start([result](absl::StatusOr<T> v) {
-    result->value = std::move(v);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(kWait)) {
-    return absl::DeadlineExceededError("test: no callback in time");
-  }
-  return result->value;
-}
-
 // Reason returns the ErrorInfo reason of `status` ("" without one).
 std::string Reason(const absl::Status& status) {
-  for (const auto& any : errors::Details(status)) {
-    google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) return info.reason();
-  }
-  return "";
+  return testing_util::ErrorInfoOf(status).reason();
 }
 
 struct Download {
@@ -584,7 +560,11 @@ TEST_F(RestTriverseStubTest, InvalidIdsNeverReachTheEmulator) {
 TEST_F(RestTriverseStubTest, CancelDeliversCancelled) {
   Faults(R"({"reset": true, "seed": 1, "routes": {"users_me":
       {"hang_rate": 1.0}}})");
-  auto result = std::make_shared<Result<v1::User>>();
+  struct Result {
+    absl::Notification done;
+    absl::StatusOr<v1::User> value = absl::UnknownError("no callback");
+  };
+  auto result = std::make_shared<Result>();
   const uint64_t id = stub_->GetUser(Key(), [result](auto v) {
     result->value = std::move(v);
     result->done.Notify();
@@ -609,9 +589,9 @@ TEST_F(RestTriverseStubTest, UnsetParamsNeverSent) {
 // The mock is what the layers above test against; this keeps it compiling
 // and shows the shape of an expectation.
 TEST(MockTriverseStubTest, CompletesThroughTheCallback) {
-  MockTriverseStub mock;
+  MockProviderStub mock;
   EXPECT_CALL(mock, GetBalance(_, _))
-      .WillOnce([](CallOptions, TriverseStub::Callback<v1::Balance> done) {
+      .WillOnce([](CallOptions, ProviderStub::Callback<v1::Balance> done) {
         v1::Balance b;
         b.set_balance(5);
         done(b);

@@ -1,4 +1,4 @@
-// TriverseConnectionImpl over a MockTriverseStub and a FakeScheduler: the
+// TriverseConnectionImpl over a MockProviderStub and a FakeScheduler: the
 // retry policy (codes, backoff, Retry-After, deadline, budget), exactly-once
 // creation, read-after-write and cancellation. Then one end-to-end suite
 // over RestTriverseStub and the emulator with injected faults.
@@ -23,7 +23,7 @@
 #include "server/errors/upstream_status.h"
 #include "server/http/curl_engine.h"
 #include "server/upstream/fake_scheduler.h"
-#include "server/upstream/mock_triverse_stub.h"
+#include "server/upstream/mock_provider_stub.h"
 #include "server/upstream/scheduler.h"
 #include "server/upstream/triverse_stub.h"
 #include "tests/emulator/testing_util/http_client.h"
@@ -76,12 +76,13 @@ absl::Status RateLimited(absl::Duration retry_after) {
 v1::Task MakeTask(const std::string& uuid) {
   v1::Task t;
   t.set_task_uuid(uuid);
+  t.set_status(v1::TASK_STATUS_RUNNING);
   return t;
 }
 
 class TriverseConnectionTest : public ::testing::Test {
  protected:
-  TriverseConnectionTest() : stub_(std::make_shared<MockTriverseStub>()) {}
+  TriverseConnectionTest() : stub_(std::make_shared<MockProviderStub>()) {}
 
   std::shared_ptr<TriverseConnectionImpl> Make(
       TriverseConnectionOptions options = {}) {
@@ -118,7 +119,7 @@ class TriverseConnectionTest : public ::testing::Test {
   }
 
   FakeScheduler scheduler_;
-  std::shared_ptr<MockTriverseStub> stub_;
+  std::shared_ptr<MockProviderStub> stub_;
   std::vector<std::string> headers_;
   std::vector<absl::Duration> timeouts_;
   std::vector<std::vector<std::pair<std::string, std::string>>> extra_headers_;
@@ -513,7 +514,7 @@ TEST_F(TriverseConnectionTest, CancelDuringBackoff) {
 
 TEST_F(TriverseConnectionTest, CancelDuringAttempt) {
   auto conn = Make();
-  TriverseStub::Callback<v1::Task> pending;
+  ProviderStub::Callback<v1::Task> pending;
   EXPECT_CALL(*stub_, GetTask)
       .WillOnce(
           [&](absl::string_view, absl::string_view, CallOptions, auto cb) {
@@ -896,7 +897,7 @@ TEST_F(TriverseConnectionTest, UploadFileOtherErrorsAreNotRetried) {
 
 TEST_F(TriverseConnectionTest, CancelDuringUpload) {
   auto conn = Make();
-  TriverseStub::Callback<std::string> pending;
+  ProviderStub::Callback<std::string> pending;
   EXPECT_CALL(*stub_, UploadFile)
       .WillOnce([&](UploadSpec, CallOptions, auto cb) {
         pending = std::move(cb);
@@ -925,14 +926,14 @@ TEST(TriverseConnectionThreadsTest, ConcurrentCallsAndCancelsCompleteOnce) {
   {
     ThreadScheduler transport;
     ThreadScheduler scheduler;
-    auto stub = std::make_shared<MockTriverseStub>();
+    auto stub = std::make_shared<MockProviderStub>();
     std::atomic<int> n{0};
     EXPECT_CALL(*stub, GetTask)
         .WillRepeatedly([&](absl::string_view, absl::string_view, CallOptions,
                             auto cb) {
           const int k = n++;
           auto shared =
-              std::make_shared<TriverseStub::Callback<v1::Task>>(std::move(cb));
+              std::make_shared<ProviderStub::Callback<v1::Task>>(std::move(cb));
           transport.RunAfter(absl::Microseconds(50 * (k % 4)), [shared, k] {
             (*shared)(k % 3 == 2 ? absl::StatusOr<v1::Task>(MakeTask("t"))
                                  : absl::StatusOr<v1::Task>(Transient()));
@@ -1010,6 +1011,210 @@ TEST(FakeSchedulerTest, AdvanceByRunsDueCallbacksInOrder) {
   EXPECT_EQ(order, (std::vector<int>{1, 15, 2}));
   EXPECT_EQ(s.Now(), start + absl::Seconds(2));
   EXPECT_EQ(s.pending(), 1u);
+}
+
+// ------------------------------------------------ providers' own policies
+
+v1::Task TaskIn(const std::string& uuid, v1::TaskStatus status) {
+  v1::Task t = MakeTask(uuid);
+  t.set_status(status);
+  if (status == v1::TASK_STATUS_UNSPECIFIED) {
+    t.mutable_error()->set_code(1000);
+    t.mutable_error()->set_message("status unknown upstream (\"unknown\")");
+  }
+  return t;
+}
+
+TEST_F(TriverseConnectionTest, UnknownStatusIsReadAgainUntilDetermined) {
+  auto conn = Make();
+  ExpectGetTask({TaskIn("t1", v1::TASK_STATUS_UNSPECIFIED),
+                 TaskIn("t1", v1::TASK_STATUS_UNSPECIFIED),
+                 TaskIn("t1", v1::TASK_STATUS_SUCCESS)});
+  auto r = std::make_shared<Result<v1::Task>>();
+  conn->GetTask("t1", Context(), Capture(r));
+  EXPECT_EQ(r->calls, 0);
+  EXPECT_EQ(scheduler_.NextDelay(), absl::Seconds(2));
+  ASSERT_TRUE(scheduler_.RunNext());
+  ASSERT_TRUE(scheduler_.RunNext());
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  EXPECT_EQ((*r->value)->status(), v1::TASK_STATUS_SUCCESS);
+  // Neither the attempts nor the budget paid for the re-reads.
+  EXPECT_DOUBLE_EQ(conn->RetryTokens(), 10);
+}
+
+TEST_F(TriverseConnectionTest, UnknownStatusBecomesFailedAfterTheGrace) {
+  TriverseConnectionOptions o;
+  o.unknown_status_grace = absl::Seconds(5);
+  o.unknown_status_poll = absl::Seconds(2);
+  auto conn = Make(std::move(o));
+  // Read at 0, 2, 4 and 5 s (the last wait is cut to the grace's end).
+  ExpectGetTask(std::vector<absl::StatusOr<v1::Task>>(
+      4, TaskIn("t1", v1::TASK_STATUS_UNSPECIFIED)));
+  auto r = std::make_shared<Result<v1::Task>>();
+  conn->GetTask("t1", Context(), Capture(r));
+  while (r->calls == 0 && scheduler_.RunNext()) {
+  }
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  EXPECT_EQ((*r->value)->status(), v1::TASK_STATUS_FAILED);
+  EXPECT_EQ((*r->value)->error().code(), 1000);
+  EXPECT_THAT((*r->value)->error().message(),
+              HasSubstr("status unknown upstream"));
+  EXPECT_THAT((*r->value)->error().message(), HasSubstr("still so after 5s"));
+}
+
+TEST_F(TriverseConnectionTest, UnknownStatusPastTheDeadlineIsUnavailable) {
+  auto conn = Make();
+  ExpectGetTask({TaskIn("t1", v1::TASK_STATUS_UNSPECIFIED),
+                 TaskIn("t1", v1::TASK_STATUS_UNSPECIFIED)});
+  auto r = std::make_shared<Result<v1::Task>>();
+  conn->GetTask("t1", Context(absl::Seconds(1)), Capture(r));
+  ASSERT_EQ(r->calls, 1);
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r->value->status().message(), HasSubstr("unknown"));
+  bool retry_info = false;
+  for (const auto& any : errors::Details(r->value->status())) {
+    retry_info |= any.type_url() == "type.googleapis.com/google.rpc.RetryInfo";
+  }
+  EXPECT_TRUE(retry_info);
+  // The next call continues the same grace period: at 20 s the task is
+  // reported FAILED, however many calls it took.
+  scheduler_.AdvanceBy(absl::Seconds(20));
+  auto r2 = std::make_shared<Result<v1::Task>>();
+  conn->GetTask("t1", Context(absl::Seconds(1)), Capture(r2));
+  ASSERT_EQ(r2->calls, 1);
+  ASSERT_TRUE(r2->value->ok()) << r2->value->status();
+  EXPECT_EQ((*r2->value)->status(), v1::TASK_STATUS_FAILED);
+}
+
+class NonIdempotentProviderTest : public TriverseConnectionTest {
+ protected:
+  NonIdempotentProviderTest() {
+    stub_->caps = CapabilitiesOf(ProviderKind::kTripo);
+  }
+
+  // ExpectCreate makes the next CreateTask calls answer, inline, with
+  // `results` in order.
+  void ExpectCreate(std::vector<absl::StatusOr<v1::TaskCreation>> results) {
+    auto queue =
+        std::make_shared<std::vector<absl::StatusOr<v1::TaskCreation>>>(
+            std::move(results));
+    EXPECT_CALL(*stub_, CreateTask(_, _, _, _))
+        .Times(static_cast<int>(queue->size()))
+        .WillRepeatedly([queue](const v1::CreateTaskRequest&, absl::string_view,
+                                CallOptions, auto cb) {
+          auto next = queue->front();
+          queue->erase(queue->begin());
+          cb(std::move(next));
+          return uint64_t{9};
+        });
+  }
+
+  static v1::CreateTaskRequest Request(const std::string& order_id) {
+    v1::CreateTaskRequest req;
+    req.mutable_text_to_model()->set_prompt("a red chair");
+    req.set_client_order_id(order_id);
+    return req;
+  }
+
+  static v1::TaskCreation Created(const std::string& uuid) {
+    v1::TaskCreation c;
+    c.set_task_uuid(uuid);
+    c.set_status(v1::TASK_STATUS_QUEUED);
+    return c;
+  }
+};
+
+TEST_F(NonIdempotentProviderTest, TransientFailureIsNotRetried) {
+  auto conn = Make();
+  ExpectCreate({Transient()});
+  auto r = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(r));
+  ASSERT_EQ(r->calls, 1);
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+}
+
+TEST_F(NonIdempotentProviderTest, RateLimitIsRetried) {
+  auto conn = Make();
+  ExpectCreate({RateLimited(absl::Seconds(1)), Created("t1")});
+  auto r = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(r));
+  ASSERT_TRUE(scheduler_.RunNext());
+  ASSERT_EQ(r->calls, 1);
+  ASSERT_TRUE(r->value->ok()) << r->value->status();
+  EXPECT_EQ((*r->value)->task_uuid(), "t1");
+}
+
+TEST_F(NonIdempotentProviderTest,
+       RepeatedOrderIdGetsTheSameTaskWithoutARequest) {
+  auto conn = Make();
+  ExpectCreate({Created("t1")});
+  auto first = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(first));
+  ASSERT_TRUE(first->value->ok()) << first->value->status();
+  auto again = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(again));
+  ASSERT_EQ(again->calls, 1);
+  ASSERT_TRUE(again->value->ok()) << again->value->status();
+  EXPECT_EQ((*again->value)->task_uuid(), "t1");
+  EXPECT_EQ((*again->value)->client_order_id(), "order-1");
+  // Another key's order of the same name is its own.
+  ::testing::Mock::VerifyAndClearExpectations(stub_.get());
+  ExpectCreate({Created("t2")});
+  CallContext other = Context();
+  other.api_key = "other-key";
+  auto theirs = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), other, Capture(theirs));
+  ASSERT_TRUE(theirs->value->ok()) << theirs->value->status();
+  EXPECT_EQ((*theirs->value)->task_uuid(), "t2");
+}
+
+TEST_F(NonIdempotentProviderTest, OrderInFlightIsAborted) {
+  auto conn = Make();
+  TriverseConnection::Callback<v1::TaskCreation> pending;
+  EXPECT_CALL(*stub_, CreateTask(_, _, _, _))
+      .WillOnce([&pending](const v1::CreateTaskRequest&, absl::string_view,
+                           CallOptions, auto cb) {
+        pending = std::move(cb);
+        return uint64_t{9};
+      });
+  auto first = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(first));
+  auto second = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(second));
+  ASSERT_EQ(second->calls, 1);
+  EXPECT_EQ(second->value->status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(second->value->status().message(), HasSubstr("in progress"));
+  pending(Created("t1"));
+  ASSERT_TRUE(first->value->ok());
+}
+
+TEST_F(NonIdempotentProviderTest, FailedOrderIsForgotten) {
+  auto conn = Make();
+  ExpectCreate({absl::InvalidArgumentError("bad prompt"), Created("t1")});
+  auto first = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(first));
+  EXPECT_EQ(first->value->status().code(), absl::StatusCode::kInvalidArgument);
+  auto again = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(again));
+  ASSERT_TRUE(again->value->ok()) << again->value->status();
+  EXPECT_EQ((*again->value)->task_uuid(), "t1");
+}
+
+TEST_F(NonIdempotentProviderTest, RememberedOrderExpires) {
+  TriverseConnectionOptions o;
+  o.order_memory = absl::Hours(1);
+  auto conn = Make(std::move(o));
+  ExpectCreate({Created("t1"), Created("t2")});
+  auto first = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(first));
+  scheduler_.AdvanceBy(absl::Hours(1));
+  auto later = std::make_shared<Result<v1::TaskCreation>>();
+  conn->CreateTask(Request("order-1"), Context(), Capture(later));
+  ASSERT_TRUE(later->value->ok()) << later->value->status();
+  EXPECT_EQ((*later->value)->task_uuid(), "t2");
 }
 
 // End to end: RestTriverseStub against the emulator with injected faults.

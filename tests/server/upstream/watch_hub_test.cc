@@ -1,4 +1,4 @@
-// WatchHubs over a MockTriverseStub (the sockets), a MockTriverseConnection
+// WatchHubs over a MockProviderStub (the sockets), a MockTriverseConnection
 // (the GETs) and a FakeScheduler (every timer, and the hub's clock). The
 // test captures the callbacks the hub passes down and drives them by hand:
 // no network, no thread, no sleep.
@@ -20,8 +20,8 @@
 #include "gtest/gtest.h"
 #include "server/translate/watch_frame.h"
 #include "server/upstream/fake_scheduler.h"
+#include "server/upstream/mock_provider_stub.h"
 #include "server/upstream/mock_triverse_connection.h"
-#include "server/upstream/mock_triverse_stub.h"
 #include "server/upstream/triverse_connection.h"
 #include "server/upstream/triverse_stub.h"
 #include "triverse/v1/task.pb.h"
@@ -221,8 +221,8 @@ class WatchHubTest : public ::testing::Test {
   WatchHubOptions options_;
   FakeScheduler scheduler_;
   const absl::Time start_ = scheduler_.Now();
-  std::shared_ptr<MockTriverseStub> stub_ =
-      std::make_shared<MockTriverseStub>();
+  std::shared_ptr<MockProviderStub> stub_ =
+      std::make_shared<MockProviderStub>();
   std::shared_ptr<MockTriverseConnection> connection_ =
       std::make_shared<MockTriverseConnection>();
   std::vector<std::shared_ptr<Socket>> sockets_;
@@ -1042,6 +1042,91 @@ TEST_F(WatchHubTest, EvictionKeepsWatchedTasks) {
   ASSERT_EQ(gets_.size(), n + 1);
   EXPECT_EQ(gets_.back()->uuid, "t3");
   EXPECT_THAT(evicted->events, IsEmpty());
+}
+
+// ------------------------------------------------- providers without push
+
+TEST_F(WatchHubTest, ProviderWithoutPushPollsOneGetPerTaskForAllWatchers) {
+  stub_->caps = CapabilitiesOf(ProviderKind::kSiray);
+  std::vector<std::shared_ptr<Recorder>> watchers;
+  for (int i = 0; i < 5; ++i) {
+    watchers.push_back(Sub());
+    SubscribeTask("t1", watchers.back());
+  }
+  auto other = Sub();
+  SubscribeTask("t2", other);
+  // No socket at all: the first GETs give the snapshots.
+  EXPECT_THAT(sockets_, IsEmpty());
+  ASSERT_EQ(GetUuids(), (std::vector<std::string>{"t1", "t2"}));
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_QUEUED));
+  AnswerFor("t2", MakeTask("t2", v1::TASK_STATUS_RUNNING, 10));
+  // Then one GET per task per interval (1 s, doubling while nothing
+  // changes), whatever the number of watchers.
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  ASSERT_EQ(gets_.size(), 4u);
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_RUNNING, 50));
+  AnswerFor("t2", MakeTask("t2", v1::TASK_STATUS_RUNNING, 10));
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  ASSERT_EQ(gets_.size(), 6u);
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_SUCCESS, 100));
+  AnswerFor("t2", MakeTask("t2", v1::TASK_STATUS_RUNNING, 10));
+  for (const auto& w : watchers) {
+    EXPECT_THAT(w->Seen(),
+                ElementsAre("t1:QUEUED:0", "t1:RUNNING:50", "t1:SUCCESS:100"));
+  }
+  // t1 is done: only t2 is read on, and less often while it stands still
+  // (every 2 s once a poll found no change, up to max_poll_interval).
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  ASSERT_EQ(gets_.size(), 7u);
+  EXPECT_EQ(gets_.back()->uuid, "t2");
+  AnswerFor("t2", MakeTask("t2", v1::TASK_STATUS_RUNNING, 10));
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  ASSERT_EQ(gets_.size(), 8u);
+  AnswerFor("t2", MakeTask("t2", v1::TASK_STATUS_RUNNING, 10));
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(gets_.size(), 8u);
+  scheduler_.AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(gets_.size(), 9u);
+  EXPECT_THAT(other->Seen(), ElementsAre("t2:RUNNING:10"));
+  EXPECT_THAT(sockets_, IsEmpty());
+  const WatchHubStats stats = hubs().Stats();
+  EXPECT_EQ(stats.polling_hubs, 1);
+  EXPECT_EQ(stats.polling_fallbacks_total, 0);
+  EXPECT_EQ(stats.socket_failures_total, 0);
+}
+
+TEST_F(WatchHubTest, ProviderWithoutPushRefusesAllTaskWatches) {
+  stub_->caps = CapabilitiesOf(ProviderKind::kSiray);
+  auto all = Sub();
+  SubscribeAll(all);
+  EXPECT_THAT(all->ErrorCodes(), ElementsAre(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(all->errors[0].message(), ::testing::HasSubstr("siray"));
+  EXPECT_GE(all->flushes, 1);
+  EXPECT_THAT(sockets_, IsEmpty());
+  EXPECT_THAT(gets_, IsEmpty());
+}
+
+TEST_F(WatchHubTest, UndeterminedStatusFrameIsReadInsteadOfDelivered) {
+  auto a = Sub();
+  SubscribeTask("t1", a);
+  Open(socket(0));
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_RUNNING, 40));
+  // The check made once the socket opened.
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_RUNNING, 40));
+  const size_t before = gets_.size();
+  Send(socket(0), MakeTask("t1", v1::TASK_STATUS_UNSPECIFIED));
+  // Not an event: a GET, whose answer (the connection resolves the status)
+  // is what the watchers see.
+  EXPECT_THAT(a->Seen(), ElementsAre("t1:RUNNING:40"));
+  ASSERT_EQ(gets_.size(), before + 1);
+  EXPECT_EQ(gets_.back()->uuid, "t1");
+  AnswerFor("t1", MakeTask("t1", v1::TASK_STATUS_FAILED, 0));
+  EXPECT_THAT(a->Seen(), ElementsAre("t1:RUNNING:40", "t1:FAILED:0"));
+  // A GET answer without a status is never a state either.
+  auto b = Sub();
+  SubscribeTask("t9", b);
+  AnswerFor("t9", MakeTask("t9", v1::TASK_STATUS_UNSPECIFIED));
+  EXPECT_THAT(b->events, IsEmpty());
 }
 
 }  // namespace
