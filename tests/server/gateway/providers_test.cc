@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "server/gateway/gateway.h"
 #include "tests/emulator/testing_util/test_emulator.h"
+#include "tests/server/testing_util/emulator_faults.h"
 #include "tests/server/testing_util/log_capture.h"
 #include "tests/server/testing_util/rpc_details.h"
 #include "tests/server/testing_util/watch_reactor.h"
@@ -192,6 +193,36 @@ TEST_P(ProvidersTest, CreateWatchToTheEndAndDownload) {
   s = Download(created.task_uuid(), &bytes);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(bytes.substr(0, 4), "glTF");
+}
+
+TEST_P(ProvidersTest, LifecycleSurvivesTheProvidersFaults) {
+  // Transient refusals on every read and creation, sockets that drop, and
+  // each provider's own oddities (Tripo's undocumented extras, Siray's
+  // progress strings and status spellings).
+  testing_util::SetFaults(*emu_, R"({"reset": true, "seed": 7,
+      "routes": {"get_task": {"unavailable_rate": 0.3},
+                 "create_task": {"unavailable_rate": 0.3}},
+      "websocket": {"drop_rate": 0.3},
+      "tripo": {"extras_rate": 0.5},
+      "siray": {"odd_progress_rate": 0.5, "alt_status_rate": 0.5}})");
+  v1::TaskCreation created;
+  grpc::Status s = Create("a chair under faults", &created, "faulty-order");
+  if (GetParam() != Provider::kTriverse && !s.ok()) {
+    // Without an idempotency key a 503 after the request went out is not
+    // retried (it may hide a created task): the caller sees it.
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    s = Create("a chair under faults", &created, "faulty-order");
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::vector<v1::TaskEvent> events = WatchToEnd(created.task_uuid());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().task().status(), v1::TASK_STATUS_SUCCESS);
+  EXPECT_EQ(std::count_if(events.begin(), events.end(), IsFinalized), 1);
+  int progress = 0;
+  for (const v1::TaskEvent& e : events) {
+    EXPECT_GE(e.task().progress(), progress) << "progress went backwards";
+    progress = e.task().progress();
+  }
 }
 
 TEST_P(ProvidersTest, SameOrderIdGivesTheSameTask) {
