@@ -410,9 +410,11 @@ uint64_t RestTransport::DownloadAfter(
     id = kChainBit | next_chain_++;
     chains_[id] = chain;
   }
+  // Both steps fit in the one timeout the caller gave.
+  const absl::Time deadline = absl::Now() + options.timeout;
   const uint64_t first = resolve(
       [this, id, chain, op = std::string(operation),
-       endpoint = std::string(endpoint), options, max_redirects,
+       endpoint = std::string(endpoint), options, deadline, max_redirects,
        map_error = std::move(map_error), sink = std::move(sink),
        done = std::move(done)](absl::StatusOr<std::string> url) mutable {
         if (!url.ok()) {
@@ -428,12 +430,20 @@ uint64_t RestTransport::DownloadAfter(
             return done(absl::CancelledError(absl::StrCat(op, ": cancelled")));
           }
         }
+        const absl::Duration left = deadline - absl::Now();
+        if (left <= absl::ZeroDuration()) {
+          ForgetChain(id);
+          return done(absl::DeadlineExceededError(absl::StrCat(
+              op, ": no time left to fetch the asset after finding it")));
+        }
+        CallOptions second_options = options;
+        second_options.timeout = left;
         http::HttpRequest request;
         request.url = *std::move(url);
         request.max_redirects = max_redirects;
         const bool authorize = SameOrigin(request.url);
         const uint64_t second = Download(
-            op, endpoint, std::move(request), options, authorize,
+            op, endpoint, std::move(request), second_options, authorize,
             std::move(map_error), std::move(sink),
             [this, id, done = std::move(done)](absl::Status status) mutable {
               ForgetChain(id);

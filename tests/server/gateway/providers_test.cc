@@ -286,6 +286,29 @@ TEST_P(ProvidersTest, WhatTheProviderLacksIsUnimplementedAndSaysSo) {
   EXPECT_THAT(s.error_message(), HasSubstr("text-to-texture"));
 }
 
+TEST_P(ProvidersTest, WatchTasksNeedsAPushChannel) {
+  v1::WatchTasksRequest req;
+  WatchReactor all(stub_.get(), req, kWait);
+  if (GetParam() == Provider::kSiray) {
+    ASSERT_TRUE(all.WaitDone(kWait));
+    EXPECT_EQ(all.status().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(all.status().error_message(), HasSubstr("WatchTask"));
+    return;
+  }
+  // Elsewhere the key's socket reports a task created after the watch (its
+  // changes, once the socket is open).
+  v1::TaskCreation created;
+  ASSERT_TRUE(Create("a watched kettle", &created).ok());
+  auto of_task = [&](const v1::TaskEvent& e) {
+    return e.task().task_uuid() == created.task_uuid();
+  };
+  for (int i = 0; i < 30 && !all.WaitFor(of_task, absl::Milliseconds(50));
+       ++i) {
+    emu_->AdvanceBy(absl::Seconds(1));
+  }
+  EXPECT_TRUE(all.WaitFor(of_task, absl::Seconds(1)));
+}
+
 TEST_P(ProvidersTest, AccountHasWhatTheProviderOffers) {
   v1::GetAccountRequest req;
   v1::Account account;
