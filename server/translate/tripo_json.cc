@@ -1,267 +1,52 @@
 #include "server/translate/tripo_json.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/timestamp.pb.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "server/errors/upstream_status.h"
-#include "server/translate/request_json.h"
+#include "server/translate/json_reader.h"
 #include "server/translate/upstream_json.h"
-
-// Local helpers for StatusOr plumbing; undefined at the end of the file.
-#define TRIVERSE_TP_CONCAT_INNER(a, b) a##b
-#define TRIVERSE_TP_CONCAT(a, b) TRIVERSE_TP_CONCAT_INNER(a, b)
-#define TRIVERSE_TP_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                      \
-  if (!tmp.ok()) return tmp.status();                     \
-  lhs = std::move(*tmp)
-#define TP_ASSIGN_OR_RETURN(lhs, expr)                                        \
-  TRIVERSE_TP_ASSIGN_OR_RETURN_IMPL(TRIVERSE_TP_CONCAT(status_or_, __LINE__), \
-                                    lhs, expr)
-#define TP_RETURN_IF_ERROR(expr)           \
-  do {                                     \
-    absl::Status tp_status = (expr);       \
-    if (!tp_status.ok()) return tp_status; \
-  } while (false)
 
 namespace triverse::translate {
 namespace {
 
-// The JSON reading helpers below follow upstream_json.cc (which keeps its
-// own in an unnamed namespace: RapidJSON stays out of every header).
-
-using ::google::protobuf::Struct;
-using ::google::protobuf::Timestamp;
+using json_internal::AsInt32OrNumericString;
+using json_internal::AsNumber;
+using json_internal::AsNumberOrNumericString;
+using json_internal::AsString;
+using json_internal::Bad;
+using json_internal::FlowNotOffered;
+using json_internal::Key;
+using json_internal::ObjectReader;
+using json_internal::ParseObject;
+using json_internal::Quote;
+using json_internal::SetUnixSeconds;
+using json_internal::Str;
+using json_internal::StringOf;
+using json_internal::ToProtoValue;
+using json_internal::ToStruct;
+using json_internal::Unsupported;
+using json_internal::Where;
+using json_internal::Writer;
+using json_internal::WrongType;
 using ::rapidjson::Value;
-
-// The Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-constexpr double kMaxTimestampSeconds = 253402300799.0;
-// Upstream values quoted in messages are cut to this many bytes.
-constexpr size_t kMaxQuotedBytes = 64;
-
-// Where names a field of one payload, for error messages.
-struct Where {
-  absl::string_view payload;  // e.g. "tripo task"
-  std::string path;           // e.g. "output.model"
-};
-
-absl::Status Bad(const Where& w, absl::string_view problem) {
-  return absl::DataLossError(absl::StrCat(
-      "upstream ", w.payload, " payload: field '", w.path, "' ", problem));
-}
-
-// Quote renders an untrusted string safely (escaped, truncated).
-std::string Quote(absl::string_view s) {
-  const bool cut = s.size() > kMaxQuotedBytes;
-  return absl::StrCat("\"", absl::CHexEscape(s.substr(0, kMaxQuotedBytes)),
-                      cut ? "...\"" : "\"");
-}
-
-absl::string_view StringOf(const Value& v) {
-  return absl::string_view(v.GetString(), v.GetStringLength());
-}
-
-const char* TypeName(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "an unknown type";
-}
-
-absl::Status WrongType(const Where& w, absl::string_view expected,
-                       const Value& got) {
-  return Bad(w, absl::StrCat("must be ", expected, ", got ", TypeName(got)));
-}
-
-// TooDeep reports whether containers nest deeper than kMaxJsonDepth;
-// iterative, so hostile nesting cannot exhaust the stack.
-bool TooDeep(const Value& root) {
-  std::vector<std::pair<const Value*, int>> stack = {{&root, 1}};
-  while (!stack.empty()) {
-    const auto [v, depth] = stack.back();
-    stack.pop_back();
-    if (!v->IsObject() && !v->IsArray()) continue;
-    if (depth > kMaxJsonDepth) return true;
-    if (v->IsObject()) {
-      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
-        stack.emplace_back(&it->value, depth + 1);
-      }
-    } else {
-      for (auto it = v->Begin(); it != v->End(); ++it) {
-        stack.emplace_back(&*it, depth + 1);
-      }
-    }
-  }
-  return false;
-}
-
-// HasSurrogate reports whether a string or member name holds UTF-16
-// surrogate bytes (ED A0-BF): RapidJSON decodes an unpaired low escape
-// ("\udc00") into them, and they are not UTF-8. Iterative.
-bool HasSurrogate(const Value& root) {
-  auto bad = [](const Value& s) {
-    const char* p = s.GetString();
-    const rapidjson::SizeType n = s.GetStringLength();
-    for (rapidjson::SizeType i = 0; i + 1 < n; ++i) {
-      if (static_cast<unsigned char>(p[i]) == 0xED &&
-          static_cast<unsigned char>(p[i + 1]) >= 0xA0) {
-        return true;
-      }
-    }
-    return false;
-  };
-  std::vector<const Value*> stack = {&root};
-  while (!stack.empty()) {
-    const Value* v = stack.back();
-    stack.pop_back();
-    if (v->IsString() && bad(*v)) return true;
-    if (v->IsObject()) {
-      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
-        if (bad(it->name)) return true;
-        stack.push_back(&it->value);
-      }
-    } else if (v->IsArray()) {
-      for (auto it = v->Begin(); it != v->End(); ++it) stack.push_back(&*it);
-    }
-  }
-  return false;
-}
-
-// ParseObject parses `json` into `doc` and requires a JSON object that is
-// UTF-8 and at most kMaxJsonDepth deep.
-absl::Status ParseObject(absl::string_view json, absl::string_view payload,
-                         rapidjson::Document* doc) {
-  doc->Parse<rapidjson::kParseIterativeFlag |
-             rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc->HasParseError()) {
-    return absl::DataLossError(
-        absl::StrCat("upstream ", payload, " payload is not valid JSON: ",
-                     rapidjson::GetParseError_En(doc->GetParseError()),
-                     " (at offset ", doc->GetErrorOffset(), ")"));
-  }
-  if (!doc->IsObject()) {
-    return absl::DataLossError(absl::StrCat("upstream ", payload,
-                                            " payload must be an object, got ",
-                                            TypeName(*doc)));
-  }
-  if (TooDeep(*doc)) {
-    return absl::DataLossError(absl::StrCat("upstream ", payload,
-                                            " payload nests deeper than ",
-                                            kMaxJsonDepth, " levels"));
-  }
-  if (HasSurrogate(*doc)) {
-    return absl::DataLossError(
-        absl::StrCat("upstream ", payload,
-                     " payload is not valid JSON: a string holds an unpaired "
-                     "surrogate escape, which is not UTF-8"));
-  }
-  return absl::OkStatus();
-}
-
-void ToProtoValue(const Value& v, google::protobuf::Value* out);
-
-void ToStruct(const Value& obj, Struct* out) {
-  auto& fields = *out->mutable_fields();
-  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-    ToProtoValue(it->value, &fields[std::string(StringOf(it->name))]);
-  }
-}
-
-// ToProtoValue recurses; only on values ParseObject bounded in depth.
-void ToProtoValue(const Value& v, google::protobuf::Value* out) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      out->set_null_value(google::protobuf::NULL_VALUE);
-      return;
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      out->set_bool_value(v.GetBool());
-      return;
-    case rapidjson::kNumberType:
-      out->set_number_value(v.GetDouble());
-      return;
-    case rapidjson::kStringType:
-      out->set_string_value(std::string(StringOf(v)));
-      return;
-    case rapidjson::kArrayType: {
-      auto* list = out->mutable_list_value();
-      for (auto it = v.Begin(); it != v.End(); ++it) {
-        ToProtoValue(*it, list->add_values());
-      }
-      return;
-    }
-    case rapidjson::kObjectType:
-      ToStruct(v, out->mutable_struct_value());
-      return;
-  }
-}
-
-std::string Serialise(const Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
-  v.Accept(writer);  // depth bounded by ParseObject
-  return std::string(buf.GetString(), buf.GetSize());
-}
 
 // ------------------------------------------------------------ conversions
 
-absl::StatusOr<std::string> AsString(const Value& v, const Where& w) {
-  if (!v.IsString()) return WrongType(w, "a string", v);
-  return std::string(StringOf(v));
-}
-
-// AsNumber accepts a finite JSON number.
-absl::StatusOr<double> AsNumber(const Value& v, const Where& w) {
-  if (!v.IsNumber()) return WrongType(w, "a number", v);
-  const double d = v.GetDouble();
-  if (!std::isfinite(d)) return Bad(w, "must be a finite number");
-  return d;
-}
-
-// AsNumberOrNumericString also accepts a string holding a number ("42").
-absl::StatusOr<double> AsNumberOrNumericString(const Value& v, const Where& w) {
-  if (!v.IsString()) return AsNumber(v, w);
-  double d = 0;
-  if (!absl::SimpleAtod(StringOf(v), &d) || !std::isfinite(d)) {
-    return Bad(w, absl::StrCat("must be a number, got the string ",
-                               Quote(StringOf(v))));
-  }
-  return d;
-}
-
 // AsInt32 accepts an integer, or a double with no fraction, in int32 range.
 absl::StatusOr<int32_t> AsInt32(const Value& v, const Where& w) {
-  TP_ASSIGN_OR_RETURN(double d, AsNumber(v, w));
+  TR_ASSIGN_OR_RETURN(double d, AsNumber(v, w));
   if (v.IsInt()) return v.GetInt();
   if (std::trunc(d) != d) return Bad(w, "must be an integer, got a fraction");
   if (d < std::numeric_limits<int32_t>::min() ||
@@ -271,84 +56,8 @@ absl::StatusOr<int32_t> AsInt32(const Value& v, const Where& w) {
   return static_cast<int32_t>(d);
 }
 
-// AsInt32OrNumericString accepts an int32 or a string holding one ("1001").
-absl::StatusOr<int32_t> AsInt32OrNumericString(const Value& v, const Where& w) {
-  if (!v.IsString()) return AsInt32(v, w);
-  int32_t x = 0;
-  if (!absl::SimpleAtoi(StringOf(v), &x)) {
-    return Bad(w, absl::StrCat("must be an integer, got the string ",
-                               Quote(StringOf(v))));
-  }
-  return x;
-}
-
-// ObjectReader reads the members of one JSON object; absent and null are
-// the same. Holds views: the object, payload and prefix must outlive it.
-class ObjectReader {
- public:
-  ObjectReader(const Value& obj, absl::string_view payload,
-               absl::string_view prefix)
-      : obj_(obj), payload_(payload), prefix_(prefix) {}
-
-  // Get returns null when `key` is absent or null.
-  const Value* Get(absl::string_view key) const {
-    const Value name(rapidjson::StringRef(key.data(), key.size()));
-    auto it = obj_.FindMember(name);
-    if (it == obj_.MemberEnd() || it->value.IsNull()) return nullptr;
-    return &it->value;
-  }
-
-  Where At(absl::string_view key) const {
-    return Where{payload_, prefix_.empty() ? std::string(key)
-                                           : absl::StrCat(prefix_, ".", key)};
-  }
-
-  absl::Status Missing(absl::string_view key) const {
-    return Bad(At(key), "is missing or null");
-  }
-
-  template <typename T>
-  absl::StatusOr<std::optional<T>> Opt(
-      absl::string_view key,
-      absl::StatusOr<T> (*convert)(const Value&, const Where&)) const {
-    const Value* v = Get(key);
-    if (v == nullptr) return std::optional<T>();
-    absl::StatusOr<T> converted = convert(*v, At(key));
-    if (!converted.ok()) return converted.status();
-    return std::optional<T>(std::move(*converted));
-  }
-
-  template <typename T>
-  absl::StatusOr<T> Req(absl::string_view key,
-                        absl::StatusOr<T> (*convert)(const Value&,
-                                                     const Where&)) const {
-    const Value* v = Get(key);
-    if (v == nullptr) return Missing(key);
-    return convert(*v, At(key));
-  }
-
-  absl::StatusOr<std::string> ReqNonEmptyString(absl::string_view key) const {
-    TP_ASSIGN_OR_RETURN(std::string s, Req(key, AsString));
-    if (s.empty()) return Bad(At(key), "is empty");
-    return s;
-  }
-
-  absl::StatusOr<const Value*> OptObject(absl::string_view key) const {
-    const Value* v = Get(key);
-    if (v != nullptr && !v->IsObject()) {
-      return WrongType(At(key), "an object", *v);
-    }
-    return v;
-  }
-
-  const Value& object() const { return obj_; }
-
- private:
-  const Value& obj_;
-  absl::string_view payload_;
-  absl::string_view prefix_;
-};
-
+// kProvider names the provider in errors ("... by the tripo provider").
+constexpr absl::string_view kProvider = "tripo";
 constexpr absl::string_view kEnvelopePayload = "tripo envelope";
 constexpr absl::string_view kTaskPayload = "tripo task";
 constexpr absl::string_view kCreationPayload = "tripo task creation";
@@ -504,36 +213,24 @@ void ParseOutput(const Value* output, const Value* result,
   }
 }
 
-// SetUnixSeconds sets `out` from Unix seconds (fraction kept as nanos).
-absl::Status SetUnixSeconds(double seconds, const Where& w, Timestamp* out) {
-  if (seconds > kMaxTimestampSeconds) {
-    return Bad(w, "is after year 9999");
-  }
-  const double whole = std::floor(seconds);
-  out->set_seconds(static_cast<int64_t>(whole));
-  out->set_nanos(
-      std::min(static_cast<int32_t>((seconds - whole) * 1e9), 999999999));
-  return absl::OkStatus();
-}
-
 absl::StatusOr<v1::Task> TaskFromValue(const Value& obj,
                                        absl::string_view payload,
                                        absl::string_view prefix) {
   ObjectReader r(obj, payload, prefix);
   v1::Task task;
-  TP_ASSIGN_OR_RETURN(*task.mutable_task_uuid(),
+  TR_ASSIGN_OR_RETURN(*task.mutable_task_uuid(),
                       r.ReqNonEmptyString("task_id"));
-  TP_ASSIGN_OR_RETURN(const std::string status_text, r.Req("status", AsString));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string> type, r.Opt("type", AsString));
-  TP_ASSIGN_OR_RETURN(const Value* input, r.OptObject("input"));
-  TP_ASSIGN_OR_RETURN(const Value* output, r.OptObject("output"));
-  TP_ASSIGN_OR_RETURN(std::optional<double> progress,
+  TR_ASSIGN_OR_RETURN(const std::string status_text, r.Req("status", AsString));
+  TR_ASSIGN_OR_RETURN(std::optional<std::string> type, r.Opt("type", AsString));
+  TR_ASSIGN_OR_RETURN(const Value* input, r.OptObject("input"));
+  TR_ASSIGN_OR_RETURN(const Value* output, r.OptObject("output"));
+  TR_ASSIGN_OR_RETURN(std::optional<double> progress,
                       r.Opt("progress", AsNumberOrNumericString));
-  TP_ASSIGN_OR_RETURN(std::optional<int32_t> queuing_num,
+  TR_ASSIGN_OR_RETURN(std::optional<int32_t> queuing_num,
                       r.Opt("queuing_num", AsInt32));
-  TP_ASSIGN_OR_RETURN(std::optional<double> left,
+  TR_ASSIGN_OR_RETURN(std::optional<double> left,
                       r.Opt("running_left_time", AsNumber));
-  TP_ASSIGN_OR_RETURN(std::optional<double> create_time,
+  TR_ASSIGN_OR_RETURN(std::optional<double> create_time,
                       r.Opt("create_time", AsNumber));
 
   if (input != nullptr) ToStruct(*input, task.mutable_input());
@@ -546,7 +243,7 @@ absl::StatusOr<v1::Task> TaskFromValue(const Value& obj,
     task.set_flow_name(FlowOf(*type, textured));
   }
   if (create_time && *create_time > 0) {
-    TP_RETURN_IF_ERROR(SetUnixSeconds(*create_time, r.At("create_time"),
+    TR_RETURN_IF_ERROR(SetUnixSeconds(*create_time, r.At("create_time"),
                                       task.mutable_created_at()));
   }
   const Value* result = r.Get("result");
@@ -592,9 +289,9 @@ absl::StatusOr<v1::Task> TaskFromValue(const Value& obj,
       break;
     case TripoStatus::kFailed: {
       task.set_status(v1::TASK_STATUS_FAILED);
-      TP_ASSIGN_OR_RETURN(std::optional<int32_t> code,
-                          r.Opt("error_code", AsInt32OrNumericString));
-      TP_ASSIGN_OR_RETURN(std::optional<std::string> message,
+      TR_ASSIGN_OR_RETURN(std::optional<int32_t> code,
+                          r.Opt("error_code", AsInt32OrNumericString<AsInt32>));
+      TR_ASSIGN_OR_RETURN(std::optional<std::string> message,
                           r.Opt("error_msg", AsString));
       error = task.mutable_error();
       error->set_code(code.value_or(0));
@@ -632,38 +329,6 @@ absl::StatusOr<v1::Task> TaskFromValue(const Value& obj,
 }
 
 // ------------------------------------------------------------ request body
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Key(Writer& w, absl::string_view key) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
-void Str(Writer& w, absl::string_view key, absl::string_view value) {
-  Key(w, key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-// Unsupported collects the set contract fields Tripo cannot honour.
-class Unsupported {
- public:
-  explicit Unsupported(absl::string_view flow) : flow_(flow) {}
-  void Check(bool set, absl::string_view field) {
-    if (!set) return;
-    violations_.push_back({absl::StrCat(flow_, ".", field),
-                           "is not supported by the tripo provider"});
-  }
-  void Add(absl::string_view field, absl::string_view rule) {
-    violations_.push_back({absl::StrCat(flow_, ".", field), std::string(rule)});
-  }
-  absl::Status status() const {
-    if (violations_.empty()) return absl::OkStatus();
-    return errors::InvalidArgument(violations_);
-  }
-
- private:
-  std::string flow_;
-  std::vector<errors::FieldViolation> violations_;
-};
 
 // ImageType returns Tripo's file type for an image URL: the path's
 // extension (query and fragment removed), jpg when unknown.
@@ -754,47 +419,35 @@ void CheckImageTurbo(const Params& p, Unsupported& u) {
 }  // namespace
 
 absl::StatusOr<TripoEnvelope> ParseTripoEnvelope(absl::string_view body) {
-  rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(body, kEnvelopePayload, &doc));
-  ObjectReader r(doc, kEnvelopePayload, "");
-  TripoEnvelope env;
-  TP_ASSIGN_OR_RETURN(env.code, r.Req("code", AsInt32));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string> message,
-                      r.Opt("message", AsString));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string> suggestion,
-                      r.Opt("suggestion", AsString));
-  env.message = std::move(message).value_or("");
-  env.suggestion = std::move(suggestion).value_or("");
-  const Value* data = r.Get("data");
-  env.data_json = data == nullptr ? "null" : Serialise(*data);
-  return env;
+  return json_internal::ParseCodeEnvelope<TripoEnvelope, AsInt32>(
+      body, kEnvelopePayload);
 }
 
 absl::StatusOr<v1::Task> ParseTripoTask(absl::string_view data_json) {
   rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(data_json, kTaskPayload, &doc));
+  TR_RETURN_IF_ERROR(ParseObject(data_json, kTaskPayload, &doc));
   return TaskFromValue(doc, kTaskPayload, "");
 }
 
 absl::StatusOr<std::string> ParseTripoTaskId(absl::string_view data_json) {
   rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(data_json, kCreationPayload, &doc));
+  TR_RETURN_IF_ERROR(ParseObject(data_json, kCreationPayload, &doc));
   return ObjectReader(doc, kCreationPayload, "").ReqNonEmptyString("task_id");
 }
 
 absl::StatusOr<std::string> ParseTripoImageToken(absl::string_view data_json) {
   rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(data_json, kUploadPayload, &doc));
+  TR_RETURN_IF_ERROR(ParseObject(data_json, kUploadPayload, &doc));
   return ObjectReader(doc, kUploadPayload, "").ReqNonEmptyString("image_token");
 }
 
 absl::StatusOr<v1::Balance> ParseTripoBalance(absl::string_view data_json) {
   rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(data_json, kBalancePayload, &doc));
+  TR_RETURN_IF_ERROR(ParseObject(data_json, kBalancePayload, &doc));
   ObjectReader r(doc, kBalancePayload, "");
   v1::Balance b;
   for (const char* key : {"balance", "frozen"}) {
-    TP_ASSIGN_OR_RETURN(const double d, r.Req(key, AsNumber));
+    TR_ASSIGN_OR_RETURN(const double d, r.Req(key, AsNumber));
     const double whole = std::floor(d);
     // 2^63 is exactly representable; every double below it fits int64.
     if (whole < -9223372036854775808.0 || whole >= 9223372036854775808.0) {
@@ -813,9 +466,9 @@ absl::StatusOr<std::optional<WatchFrame>> ParseTripoWatchFrame(
     absl::string_view message) {
   if (absl::StripAsciiWhitespace(message).empty()) return std::nullopt;
   rapidjson::Document doc;
-  TP_RETURN_IF_ERROR(ParseObject(message, kWatchPayload, &doc));
+  TR_RETURN_IF_ERROR(ParseObject(message, kWatchPayload, &doc));
   ObjectReader r(doc, kWatchPayload, "");
-  TP_ASSIGN_OR_RETURN(std::optional<std::string> event,
+  TR_ASSIGN_OR_RETURN(std::optional<std::string> event,
                       r.Opt("event", AsString));
   std::optional<WatchFrame::Kind> kind;
   if (event) {
@@ -827,25 +480,25 @@ absl::StatusOr<std::optional<WatchFrame>> ParseTripoWatchFrame(
       return std::nullopt;  // a new kind upstream never breaks a watch
     }
   }
-  TP_ASSIGN_OR_RETURN(const Value* data, r.OptObject("data"));
+  TR_ASSIGN_OR_RETURN(const Value* data, r.OptObject("data"));
   if (data == nullptr) return r.Missing("data");
   std::string prefix = "data";
   // An envelope around the task: {"code":0,"data":{task}}.
   if (data->FindMember("task_id") == data->MemberEnd()) {
     ObjectReader inner(*data, kWatchPayload, "data");
     if (inner.Get("code") != nullptr) {
-      TP_ASSIGN_OR_RETURN(const int32_t code, inner.Req("code", AsInt32));
+      TR_ASSIGN_OR_RETURN(const int32_t code, inner.Req("code", AsInt32));
       if (code != 0) {
         return Bad(inner.At("code"),
                    absl::StrCat("is the error code ", code, " of an envelope"));
       }
-      TP_ASSIGN_OR_RETURN(data, inner.OptObject("data"));
+      TR_ASSIGN_OR_RETURN(data, inner.OptObject("data"));
       if (data == nullptr) return inner.Missing("data");
       prefix = "data.data";
     }
   }
   WatchFrame frame;
-  TP_ASSIGN_OR_RETURN(frame.task, TaskFromValue(*data, kWatchPayload, prefix));
+  TR_ASSIGN_OR_RETURN(frame.task, TaskFromValue(*data, kWatchPayload, prefix));
   if (!kind) {
     // No event: a frame of the ApiResponse<Task> shape some clients read.
     const v1::TaskStatus s = frame.task.status();
@@ -866,45 +519,45 @@ absl::StatusOr<std::string> BuildTripoCreateTaskBody(
   switch (request.params_case()) {
     case v1::CreateTaskRequest::kTextToModel: {
       const v1::TextToModelParams& p = request.text_to_model();
-      Unsupported u("text_to_model");
+      Unsupported u("text_to_model", kProvider);
       u.Check(p.has_texture_size(), "texture_size");
       u.Check(p.has_turbo() && p.turbo(), "turbo");
-      TP_RETURN_IF_ERROR(u.status());
+      TR_RETURN_IF_ERROR(u.status());
       WriteText(w, p, /*textured=*/true);
       break;
     }
     case v1::CreateTaskRequest::kTextToMesh: {
       const v1::TextToMeshParams& p = request.text_to_mesh();
-      Unsupported u("text_to_mesh");
+      Unsupported u("text_to_mesh", kProvider);
       u.Check(p.has_turbo() && p.turbo(), "turbo");
-      TP_RETURN_IF_ERROR(u.status());
+      TR_RETURN_IF_ERROR(u.status());
       WriteText(w, p, /*textured=*/false);
       break;
     }
     case v1::CreateTaskRequest::kImageToModel: {
       const v1::ImageToModelParams& p = request.image_to_model();
-      Unsupported u("image_to_model");
+      Unsupported u("image_to_model", kProvider);
       u.Check(p.has_texture_size(), "texture_size");
       CheckImageTurbo(p, u);
-      TP_RETURN_IF_ERROR(u.status());
+      TR_RETURN_IF_ERROR(u.status());
       WriteImage(w, p, /*textured=*/true);
       break;
     }
     case v1::CreateTaskRequest::kImageToMesh: {
       const v1::ImageToMeshParams& p = request.image_to_mesh();
-      Unsupported u("image_to_mesh");
+      Unsupported u("image_to_mesh", kProvider);
       CheckImageTurbo(p, u);
-      TP_RETURN_IF_ERROR(u.status());
+      TR_RETURN_IF_ERROR(u.status());
       WriteImage(w, p, /*textured=*/false);
       break;
     }
     case v1::CreateTaskRequest::kTextureModel: {
       const v1::TextureModelParams& p = request.texture_model();
-      Unsupported u("texture_model");
+      Unsupported u("texture_model", kProvider);
       u.Check(!p.image_file().empty(), "image_file");
       u.Check(p.has_polygon_limit(), "polygon_limit");
       u.Check(p.has_texture_size(), "texture_size");
-      TP_RETURN_IF_ERROR(u.status());
+      TR_RETURN_IF_ERROR(u.status());
       Str(w, "type", "texture_model");
       Str(w, "original_model_task_id", p.model_file());
       if (p.has_model_version()) Str(w, "model_version", p.model_version());
@@ -917,14 +570,8 @@ absl::StatusOr<std::string> BuildTripoCreateTaskBody(
       Str(w, "format", absl::AsciiStrToUpper(p.export_format()));
       break;
     }
-    case v1::CreateTaskRequest::PARAMS_NOT_SET:
-      return absl::InvalidArgumentError(
-          "CreateTask: `params` must select a flow (image_to_model, "
-          "text_to_model, ...)");
     default:
-      return absl::UnimplementedError(
-          absl::StrCat("CreateTask: flow ", FlowName(request),
-                       " is not offered by the tripo provider"));
+      return FlowNotOffered(request, kProvider);
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -950,9 +597,3 @@ absl::StatusOr<std::string> TripoModelUrl(const v1::Task& task) {
 }
 
 }  // namespace triverse::translate
-
-#undef TP_RETURN_IF_ERROR
-#undef TP_ASSIGN_OR_RETURN
-#undef TRIVERSE_TP_ASSIGN_OR_RETURN_IMPL
-#undef TRIVERSE_TP_CONCAT
-#undef TRIVERSE_TP_CONCAT_INNER

@@ -6,231 +6,37 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
-
-// Local helpers for StatusOr plumbing; undefined at the end of the file.
-#define TRIVERSE_TR_CONCAT_INNER(a, b) a##b
-#define TRIVERSE_TR_CONCAT(a, b) TRIVERSE_TR_CONCAT_INNER(a, b)
-#define TRIVERSE_TR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                      \
-  if (!tmp.ok()) return tmp.status();                     \
-  lhs = std::move(*tmp)
-#define TR_ASSIGN_OR_RETURN(lhs, expr)                                        \
-  TRIVERSE_TR_ASSIGN_OR_RETURN_IMPL(TRIVERSE_TR_CONCAT(status_or_, __LINE__), \
-                                    lhs, expr)
-#define TR_RETURN_IF_ERROR(expr)           \
-  do {                                     \
-    absl::Status tr_status = (expr);       \
-    if (!tr_status.ok()) return tr_status; \
-  } while (false)
+#include "server/translate/json_reader.h"
 
 namespace triverse::translate {
 namespace {
 
-using ::google::protobuf::Struct;
 using ::google::protobuf::Timestamp;
+using json_internal::AsInt32OrNumericString;
+using json_internal::AsString;
+using json_internal::Bad;
+using json_internal::Child;
+using json_internal::kMaxTimestampSeconds;
+using json_internal::kMinTimestampSeconds;
+using json_internal::ObjectReader;
+using json_internal::ParseObject;
+using json_internal::Quote;
+using json_internal::StringOf;
+using json_internal::ToProtoValue;
+using json_internal::ToStruct;
+using json_internal::Where;
+using json_internal::WrongType;
 using ::rapidjson::Value;
 
-// The Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-constexpr int64_t kMinTimestampSeconds = -62135596800;
-constexpr int64_t kMaxTimestampSeconds = 253402300799;
-// Upstream values quoted in error messages are cut to this many bytes.
-constexpr size_t kMaxQuotedBytes = 64;
-
-// Where names a field of one payload, for error messages.
-struct Where {
-  absl::string_view payload;  // e.g. "task"
-  std::string path;           // e.g. "output.geometry_model_url[1]"
-};
-
-std::string Child(absl::string_view prefix, absl::string_view key) {
-  if (prefix.empty()) return std::string(key);
-  return absl::StrCat(prefix, ".", key);
-}
-
-absl::Status Bad(const Where& w, absl::string_view problem) {
-  return absl::DataLossError(absl::StrCat(
-      "upstream ", w.payload, " payload: field '", w.path, "' ", problem));
-}
-
-// Quote renders an untrusted string safely (escaped, truncated).
-std::string Quote(absl::string_view s) {
-  const bool cut = s.size() > kMaxQuotedBytes;
-  return absl::StrCat("\"", absl::CHexEscape(s.substr(0, kMaxQuotedBytes)),
-                      cut ? "...\"" : "\"");
-}
-
-absl::string_view StringOf(const Value& v) {
-  return absl::string_view(v.GetString(), v.GetStringLength());
-}
-
-const char* TypeName(const Value& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "an unknown type";
-}
-
-absl::Status WrongType(const Where& w, absl::string_view expected,
-                       const Value& got) {
-  return Bad(w, absl::StrCat("must be ", expected, ", got ", TypeName(got)));
-}
-
-// TooDeep reports whether containers nest deeper than kMaxJsonDepth. It is
-// iterative so hostile nesting cannot exhaust the stack; the recursive
-// conversions below run only on values that passed it.
-bool TooDeep(const Value& root) {
-  std::vector<std::pair<const Value*, int>> stack = {{&root, 1}};
-  while (!stack.empty()) {
-    const auto [v, depth] = stack.back();
-    stack.pop_back();
-    if (!v->IsObject() && !v->IsArray()) continue;
-    if (depth > kMaxJsonDepth) return true;
-    if (v->IsObject()) {
-      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
-        stack.emplace_back(&it->value, depth + 1);
-      }
-    } else {
-      for (auto it = v->Begin(); it != v->End(); ++it) {
-        stack.emplace_back(&*it, depth + 1);
-      }
-    }
-  }
-  return false;
-}
-
-// HasSurrogate reports whether a string or member name holds a UTF-16
-// surrogate (U+D800-U+DFFF, UTF-8 ED A0-BF xx): RapidJSON 1.1.0 rejects raw
-// ones and unpaired high escapes, but decodes an unpaired low escape
-// ("\udc00") into those bytes, which are not UTF-8. Iterative, like TooDeep.
-bool HasSurrogate(const Value& root) {
-  auto bad = [](const Value& s) {
-    const char* p = s.GetString();
-    const rapidjson::SizeType n = s.GetStringLength();
-    for (rapidjson::SizeType i = 0; i + 1 < n; ++i) {
-      if (static_cast<unsigned char>(p[i]) == 0xED &&
-          static_cast<unsigned char>(p[i + 1]) >= 0xA0) {
-        return true;
-      }
-    }
-    return false;
-  };
-  std::vector<const Value*> stack = {&root};
-  while (!stack.empty()) {
-    const Value* v = stack.back();
-    stack.pop_back();
-    if (v->IsString() && bad(*v)) return true;
-    if (v->IsObject()) {
-      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
-        if (bad(it->name)) return true;
-        stack.push_back(&it->value);
-      }
-    } else if (v->IsArray()) {
-      for (auto it = v->Begin(); it != v->End(); ++it) stack.push_back(&*it);
-    }
-  }
-  return false;
-}
-
-// ParseObject parses `json` into `doc` and requires a JSON object.
-absl::Status ParseObject(absl::string_view json, absl::string_view payload,
-                         rapidjson::Document* doc) {
-  // Iterative parsing: no recursion on hostile nesting. Encoding validation:
-  // proto3 strings must be UTF-8.
-  doc->Parse<rapidjson::kParseIterativeFlag |
-             rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc->HasParseError()) {
-    return absl::DataLossError(
-        absl::StrCat("upstream ", payload, " payload is not valid JSON: ",
-                     rapidjson::GetParseError_En(doc->GetParseError()),
-                     " (at offset ", doc->GetErrorOffset(), ")"));
-  }
-  if (!doc->IsObject()) {
-    return absl::DataLossError(absl::StrCat("upstream ", payload,
-                                            " payload must be an object, got ",
-                                            TypeName(*doc)));
-  }
-  if (TooDeep(*doc)) {
-    return absl::DataLossError(absl::StrCat("upstream ", payload,
-                                            " payload nests deeper than ",
-                                            kMaxJsonDepth, " levels"));
-  }
-  if (HasSurrogate(*doc)) {
-    return absl::DataLossError(
-        absl::StrCat("upstream ", payload,
-                     " payload is not valid JSON: a string holds an unpaired "
-                     "surrogate escape, which is not UTF-8"));
-  }
-  return absl::OkStatus();
-}
-
 // ------------------------------------------------------------ conversions
-
-void ToProtoValue(const Value& v, google::protobuf::Value* out);
-
-void ToStruct(const Value& obj, Struct* out) {
-  auto& fields = *out->mutable_fields();
-  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-    ToProtoValue(it->value, &fields[std::string(StringOf(it->name))]);
-  }
-}
-
-void ToProtoValue(const Value& v, google::protobuf::Value* out) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      out->set_null_value(google::protobuf::NULL_VALUE);
-      return;
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      out->set_bool_value(v.GetBool());
-      return;
-    case rapidjson::kNumberType:
-      out->set_number_value(v.GetDouble());
-      return;
-    case rapidjson::kStringType:
-      out->set_string_value(std::string(StringOf(v)));
-      return;
-    case rapidjson::kArrayType: {
-      auto* list = out->mutable_list_value();
-      for (auto it = v.Begin(); it != v.End(); ++it) {
-        ToProtoValue(*it, list->add_values());
-      }
-      return;
-    }
-    case rapidjson::kObjectType:
-      ToStruct(v, out->mutable_struct_value());
-      return;
-  }
-}
-
-absl::StatusOr<std::string> AsString(const Value& v, const Where& w) {
-  if (!v.IsString()) return WrongType(w, "a string", v);
-  return std::string(StringOf(v));
-}
 
 absl::StatusOr<bool> AsBool(const Value& v, const Where& w) {
   if (!v.IsBool()) return WrongType(w, "a boolean", v);
@@ -272,17 +78,6 @@ absl::StatusOr<int32_t> AsInt32(const Value& v, const Where& w) {
 absl::StatusOr<int32_t> AsNonNegativeInt32(const Value& v, const Where& w) {
   TR_ASSIGN_OR_RETURN(int32_t x, AsInt32(v, w));
   if (x < 0) return Bad(w, absl::StrCat("must be >= 0, got ", x));
-  return x;
-}
-
-// AsInt32OrNumericString accepts an int32 or a string holding one ("2004").
-absl::StatusOr<int32_t> AsInt32OrNumericString(const Value& v, const Where& w) {
-  if (!v.IsString()) return AsInt32(v, w);
-  int32_t x = 0;
-  if (!absl::SimpleAtoi(StringOf(v), &x)) {
-    return Bad(w, absl::StrCat("must be an integer, got the string ",
-                               Quote(StringOf(v))));
-  }
   return x;
 }
 
@@ -379,81 +174,6 @@ absl::StatusOr<v1::TaskStatus> AsTaskStatus(const Value& v, const Where& w) {
   return Bad(w, absl::StrCat("has unknown value ", Quote(s)));
 }
 
-// ------------------------------------------------------------ object reader
-
-// ObjectReader reads the members of one JSON object. Absent and null
-// members are the same: "not given". Holds views: the object, `payload` and
-// `prefix` must outlive it.
-class ObjectReader {
- public:
-  ObjectReader(const Value& obj, absl::string_view payload,
-               absl::string_view prefix)
-      : obj_(obj), payload_(payload), prefix_(prefix) {}
-
-  // Get returns null when `key` is absent or null.
-  const Value* Get(absl::string_view key) const {
-    const Value name(rapidjson::StringRef(key.data(), key.size()));
-    auto it = obj_.FindMember(name);
-    if (it == obj_.MemberEnd() || it->value.IsNull()) return nullptr;
-    return &it->value;
-  }
-
-  Where At(absl::string_view key) const {
-    return Where{payload_, Child(prefix_, key)};
-  }
-
-  absl::Status Missing(absl::string_view key) const {
-    return Bad(At(key), "is missing or null");
-  }
-
-  // Opt converts `key` when given; nullopt when absent or null.
-  template <typename T>
-  absl::StatusOr<std::optional<T>> Opt(
-      absl::string_view key,
-      absl::StatusOr<T> (*convert)(const Value&, const Where&)) const {
-    const Value* v = Get(key);
-    if (v == nullptr) return std::optional<T>();
-    absl::StatusOr<T> converted = convert(*v, At(key));
-    if (!converted.ok()) return converted.status();
-    return std::optional<T>(std::move(*converted));
-  }
-
-  // Req converts `key`, which must be given.
-  template <typename T>
-  absl::StatusOr<T> Req(absl::string_view key,
-                        absl::StatusOr<T> (*convert)(const Value&,
-                                                     const Where&)) const {
-    const Value* v = Get(key);
-    if (v == nullptr) return Missing(key);
-    return convert(*v, At(key));
-  }
-
-  // ReqNonEmptyString is a required string that must not be empty.
-  absl::StatusOr<std::string> ReqNonEmptyString(absl::string_view key) const {
-    TR_ASSIGN_OR_RETURN(std::string s, Req(key, AsString));
-    if (s.empty()) return Bad(At(key), "is empty");
-    return s;
-  }
-
-  // OptObject returns the object at `key`, null when absent or null.
-  absl::StatusOr<const Value*> OptObject(absl::string_view key) const {
-    const Value* v = Get(key);
-    if (v != nullptr && !v->IsObject()) {
-      return WrongType(At(key), "an object", *v);
-    }
-    return v;
-  }
-
-  absl::string_view payload() const { return payload_; }
-  absl::string_view prefix() const { return prefix_; }
-  const Value& object() const { return obj_; }
-
- private:
-  const Value& obj_;
-  absl::string_view payload_;
-  absl::string_view prefix_;
-};
-
 // AddUrls appends a URL-list field: one string, an array of strings, or
 // null (nothing).
 absl::Status AddUrls(const Value& v, const Where& w,
@@ -493,7 +213,7 @@ absl::Status ParseQueue(const ObjectReader& r, v1::TaskQueue* out) {
 // error object is still a failed task); a present member must be well typed.
 absl::Status ParseTaskError(const ObjectReader& r, v1::TaskError* out) {
   TR_ASSIGN_OR_RETURN(std::optional<int32_t> code,
-                      r.Opt("code", AsInt32OrNumericString));
+                      r.Opt("code", AsInt32OrNumericString<AsInt32>));
   TR_ASSIGN_OR_RETURN(std::optional<std::string> message,
                       r.Opt("message", AsString));
   TR_ASSIGN_OR_RETURN(std::optional<std::string> suggestion,
@@ -628,27 +348,8 @@ constexpr absl::string_view kOwnModelsPayload = "own models page";
 }  // namespace
 
 absl::StatusOr<Envelope> ParseEnvelope(absl::string_view body) {
-  rapidjson::Document doc;
-  TR_RETURN_IF_ERROR(ParseObject(body, kEnvelopePayload, &doc));
-  ObjectReader r(doc, kEnvelopePayload, "");
-  Envelope env;
-  TR_ASSIGN_OR_RETURN(env.code, r.Req("code", AsInt32));
-  TR_ASSIGN_OR_RETURN(std::optional<std::string> message,
-                      r.Opt("message", AsString));
-  TR_ASSIGN_OR_RETURN(std::optional<std::string> suggestion,
-                      r.Opt("suggestion", AsString));
-  env.message = std::move(message).value_or("");
-  env.suggestion = std::move(suggestion).value_or("");
-  const Value* data = r.Get("data");
-  if (data == nullptr) {
-    env.data_json = "null";
-  } else {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
-    data->Accept(writer);  // depth bounded by ParseObject
-    env.data_json.assign(buf.GetString(), buf.GetSize());
-  }
-  return env;
+  return json_internal::ParseCodeEnvelope<Envelope, AsInt32>(body,
+                                                             kEnvelopePayload);
 }
 
 absl::StatusOr<v1::Task> ParseTask(absl::string_view data_json) {
@@ -844,9 +545,3 @@ absl::StatusOr<OwnModelsPage> ParseOwnModelsPage(absl::string_view data_json) {
 }
 
 }  // namespace triverse::translate
-
-#undef TR_RETURN_IF_ERROR
-#undef TR_ASSIGN_OR_RETURN
-#undef TRIVERSE_TR_ASSIGN_OR_RETURN_IMPL
-#undef TRIVERSE_TR_CONCAT
-#undef TRIVERSE_TR_CONCAT_INNER

@@ -6,9 +6,7 @@
 #include "server/translate/siray_json.h"
 
 #include <cstdint>
-#include <fstream>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
 #include "server/errors/upstream_status.h"
+#include "tests/server/translate/testing_util.h"
 
 namespace triverse::translate {
 namespace {
@@ -26,20 +25,13 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing_util::HostileCase;
+using testing_util::Nested;
+using testing_util::ParseFn;
 
-// tests/server/translate/siray_json_test.cc → tests/testdata/siray/
-std::string DataPath(const std::string& name) {
-  std::string file = __FILE__;
-  for (int i = 0; i < 3; ++i) file = file.substr(0, file.rfind('/'));
-  return absl::StrCat(file, "/testdata/siray/", name);
-}
-
+// ReadData reads tests/testdata/siray/`name`.
 std::string ReadData(const std::string& name) {
-  std::ifstream in(DataPath(name));
-  EXPECT_TRUE(in.good()) << DataPath(name);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return testing_util::ReadTestdata(absl::StrCat("siray/", name));
 }
 
 // Data returns the `data` of a recorded enveloped response.
@@ -55,10 +47,6 @@ std::string Data(const std::string& name) {
 std::string Task(const std::string& status, const std::string& members = "") {
   return absl::StrCat(R"({"task_id":"3d_1","status":")", status, "\"",
                       members.empty() ? "" : ",", members, "}");
-}
-
-std::string Nested(int depth) {
-  return absl::StrCat(std::string(depth, '['), std::string(depth, ']'));
 }
 
 // ------------------------------------------------------------------ envelope
@@ -356,8 +344,6 @@ TEST(ParseSirayErrorBodyTest, LongMessagesAreCutOnACharacterBoundary) {
 
 // ------------------------------------------------------------------ hostile
 
-using ParseFn = absl::Status (*)(const std::string&);
-
 constexpr ParseFn kEnvelope = [](const std::string& j) {
   return ParseSirayEnvelope(j).status();
 };
@@ -366,13 +352,6 @@ constexpr ParseFn kTask = [](const std::string& j) {
 };
 constexpr ParseFn kTaskId = [](const std::string& j) {
   return ParseSirayTaskId(j).status();
-};
-
-struct HostileCase {
-  std::string name;
-  ParseFn parse;
-  std::string json;
-  std::string want;
 };
 
 std::vector<HostileCase> HostileCases() {
@@ -431,14 +410,7 @@ std::vector<HostileCase> HostileCases() {
 }
 
 TEST(SirayJsonHostileTest, EveryCaseIsACleanDataLossNamingTheField) {
-  for (const HostileCase& c : HostileCases()) {
-    SCOPED_TRACE(c.name);
-    absl::Status status = c.parse(c.json);
-    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
-    EXPECT_THAT(std::string(status.message()), HasSubstr(c.want));
-    EXPECT_THAT(std::string(status.message()), HasSubstr("upstream siray "));
-    EXPECT_LT(status.message().size(), 400u);
-  }
+  testing_util::ExpectCleanDataLoss(HostileCases(), "upstream siray ");
 }
 
 TEST(SirayJsonHostileTest, DepthLimitBoundary) {
@@ -466,21 +438,7 @@ TEST(SirayJsonHostileTest, EveryPrefixOfARecordedTaskIsHandled) {
 }
 
 TEST(SirayJsonHostileTest, EveryMemberWithEveryType) {
-  const std::vector<std::string> values = {"null",
-                                           "true",
-                                           "0",
-                                           "-1",
-                                           "1.5",
-                                           "1e308",
-                                           "\"\"",
-                                           "\"x\"",
-                                           "[]",
-                                           "[null]",
-                                           "{}",
-                                           "{\"a\":[{}]}",
-                                           "\"NaN\"",
-                                           "18446744073709551615",
-                                           "-9223372036854775809"};
+  const std::vector<std::string> values = testing_util::ValuesOfEveryType();
   const std::vector<std::string> keys = {
       "task_id",     "status",      "progress",    "outputs", "start_time",
       "finish_time", "submit_time", "fail_reason", "action"};
@@ -502,39 +460,6 @@ TEST(SirayJsonHostileTest, EveryMemberWithEveryType) {
   }
 }
 
-// SplitMix64 is a tiny deterministic PRNG for the mutation test.
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Mutate applies 1-4 random byte edits drawn from JSON syntax, digits,
-// literals, an escape, a NUL byte and an invalid UTF-8 byte.
-std::string Mutate(std::string json, uint64_t& state) {
-  static constexpr char kAlphabet[] =
-      "{}[]\":,0123456789.eE-+ntrufalsNI%\\u\x00\xff";
-  const std::string alphabet(kAlphabet, sizeof(kAlphabet) - 1);
-  const int edits = 1 + static_cast<int>(SplitMix64(state) % 4);
-  for (int e = 0; e < edits && !json.empty(); ++e) {
-    const size_t pos = SplitMix64(state) % json.size();
-    const char c = alphabet[SplitMix64(state) % alphabet.size()];
-    switch (SplitMix64(state) % 3) {
-      case 0:
-        json[pos] = c;
-        break;
-      case 1:
-        json.insert(pos, 1, c);
-        break;
-      default:
-        json.erase(pos, 1 + SplitMix64(state) % 8);
-        break;
-    }
-  }
-  return json;
-}
-
 // Random mutations of every recorded payload fed to every parser: each call
 // returns OK or DATA_LOSS, ParseSirayErrorBody always returns bounded text,
 // and nothing crashes.
@@ -548,23 +473,13 @@ TEST(SirayJsonHostileTest, RandomMutationsNeverCrash) {
     if (!absl::StrContains(name, "error")) inputs.push_back(Data(name));
   }
   const std::vector<ParseFn> parsers = {kEnvelope, kTask, kTaskId};
-  uint64_t state = 20261126;
-  int ok = 0;
-  for (int round = 0; round < 3000; ++round) {
-    const std::string json =
-        Mutate(inputs[SplitMix64(state) % inputs.size()], state);
-    for (ParseFn parse : parsers) {
-      const absl::Status status = parse(json);
-      if (status.ok()) {
-        ++ok;
-      } else {
-        EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << json;
-      }
-    }
-    const SirayError e = ParseSirayErrorBody(json);
-    EXPECT_LE(e.message.size(), 1027u);
-    EXPECT_LE(e.code.size(), 1027u);
-  }
+  const int ok = testing_util::ParseMutations(
+      inputs, parsers, /*seed=*/20261126, testing_util::kMutationAlphabet,
+      [](const std::string& json) {
+        const SirayError e = ParseSirayErrorBody(json);
+        EXPECT_LE(e.message.size(), 1027u);
+        EXPECT_LE(e.code.size(), 1027u);
+      });
   EXPECT_GT(ok, 0);
 }
 
@@ -607,18 +522,9 @@ TEST(BuildSirayCreateTaskBodyTest, ImageFlows) {
       R"("image":"data:image/png;base64,iVBORw0=","texture_enable":false})");
 }
 
+// BadRequestFields lists the fields of the BadRequest of `status`.
 std::vector<std::string> BadRequestFields(const absl::Status& status) {
-  std::vector<std::string> fields;
-  for (const auto& any : errors::Details(status)) {
-    if (any.type_url() != "type.googleapis.com/google.rpc.BadRequest") continue;
-    google::rpc::BadRequest bad;
-    EXPECT_TRUE(bad.ParseFromString(any.value()));
-    for (const auto& v : bad.field_violations()) {
-      fields.push_back(v.field());
-      EXPECT_THAT(v.description(), HasSubstr("siray provider"));
-    }
-  }
-  return fields;
+  return testing_util::BadRequestFields(status, "siray provider");
 }
 
 TEST(BuildSirayCreateTaskBodyTest, UnsupportedFieldsAreNamed) {

@@ -4,8 +4,6 @@
 #include "server/translate/upstream_json.h"
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "tests/server/translate/testing_util.h"
 
 namespace triverse::translate {
 namespace {
@@ -23,20 +22,13 @@ using ::google::protobuf::util::TimeUtil;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing_util::HostileCase;
+using testing_util::Nested;
+using testing_util::ParseFn;
 
-// tests/server/translate/upstream_json_test.cc → tests/testdata/seeds/
-std::string SeedPath(const std::string& name) {
-  std::string file = __FILE__;
-  for (int i = 0; i < 3; ++i) file = file.substr(0, file.rfind('/'));
-  return absl::StrCat(file, "/testdata/seeds/", name);
-}
-
+// ReadSeed reads tests/testdata/seeds/`name`.
 std::string ReadSeed(const std::string& name) {
-  std::ifstream in(SeedPath(name));
-  EXPECT_TRUE(in.good()) << SeedPath(name);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return testing_util::ReadTestdata(absl::StrCat("seeds/", name));
 }
 
 // SeedData returns the `data` of an enveloped seed.
@@ -590,8 +582,6 @@ TEST(ParseOwnModelsPageTest, NullListsAndAssets) {
 
 // ------------------------------------------------------------------ hostile
 
-using ParseFn = absl::Status (*)(const std::string&);
-
 constexpr ParseFn kEnvelope = [](const std::string& j) {
   return ParseEnvelope(j).status();
 };
@@ -620,13 +610,6 @@ constexpr ParseFn kOwnModels = [](const std::string& j) {
   return ParseOwnModelsPage(j).status();
 };
 
-struct HostileCase {
-  std::string name;
-  ParseFn parse;
-  std::string json;
-  std::string want;  // substring of the error message
-};
-
 // T wraps extra task members around a valid minimal task.
 std::string T(const std::string& members) {
   return absl::StrCat(R"({"task_uuid":"u","status":"RUNNING",)", members, "}");
@@ -637,9 +620,6 @@ std::string C(const std::string& members) {
 std::string Record(const std::string& members) {
   return absl::StrCat(R"({"task_uuid":"u","flow_name":"f","status":"SUCCESS")",
                       members.empty() ? "" : ",", members, "}");
-}
-std::string Nested(int depth) {
-  return absl::StrCat(std::string(depth, '['), std::string(depth, ']'));
 }
 
 std::vector<HostileCase> HostileCases() {
@@ -959,15 +939,7 @@ std::vector<HostileCase> HostileCases() {
 }
 
 TEST(UpstreamJsonHostileTest, EveryCaseIsACleanDataLossNamingTheField) {
-  for (const HostileCase& c : HostileCases()) {
-    SCOPED_TRACE(c.name);
-    absl::Status status = c.parse(c.json);
-    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
-    EXPECT_THAT(std::string(status.message()), HasSubstr(c.want));
-    EXPECT_THAT(std::string(status.message()), HasSubstr("upstream "));
-    // Messages stay bounded whatever the payload.
-    EXPECT_LT(status.message().size(), 400u);
-  }
+  testing_util::ExpectCleanDataLoss(HostileCases(), "upstream ");
 }
 
 TEST(UpstreamJsonHostileTest, NamesEveryPayload) {
@@ -993,21 +965,7 @@ TEST(UpstreamJsonHostileTest, EveryPrefixOfASeedIsHandled) {
 // Every member of a valid payload replaced by every JSON type: a clean
 // status, never a crash.
 TEST(UpstreamJsonHostileTest, EveryMemberWithEveryType) {
-  const std::vector<std::string> values = {"null",
-                                           "true",
-                                           "0",
-                                           "-1",
-                                           "1.5",
-                                           "1e308",
-                                           "\"\"",
-                                           "\"x\"",
-                                           "[]",
-                                           "[null]",
-                                           "{}",
-                                           "{\"a\":[{}]}",
-                                           "\"NaN\"",
-                                           "18446744073709551615",
-                                           "-9223372036854775809"};
+  const std::vector<std::string> values = testing_util::ValuesOfEveryType();
   const std::vector<std::string> keys = {
       "task_uuid", "taskId",     "flow_name",  "status",
       "progress",  "created_at", "started_at", "completed_at",
@@ -1035,14 +993,6 @@ TEST(UpstreamJsonHostileTest, DepthLimitBoundary) {
           .ok());
 }
 
-// SplitMix64 is a tiny deterministic PRNG for the mutation test.
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Random byte-level mutations of every seed fed to every parser: each call
 // returns OK or DATA_LOSS and never crashes (run it under the asan preset,
 // where RapidJSON's own assertions are live too).
@@ -1065,36 +1015,9 @@ TEST(UpstreamJsonHostileTest, RandomMutationsOfSeedsNeverCrash) {
   // an invalid UTF-8 byte.
   static constexpr char kAlphabet[] =
       "{}[]\":,0123456789.eE-+ntrufalsNI\\u\x00\xff";
-  const std::string alphabet(kAlphabet, sizeof(kAlphabet) - 1);
-  uint64_t state = 20260527;
-  int ok = 0;
-  for (int round = 0; round < 3000; ++round) {
-    std::string json = inputs[SplitMix64(state) % inputs.size()];
-    const int edits = 1 + static_cast<int>(SplitMix64(state) % 4);
-    for (int e = 0; e < edits && !json.empty(); ++e) {
-      const size_t pos = SplitMix64(state) % json.size();
-      const char c = alphabet[SplitMix64(state) % alphabet.size()];
-      switch (SplitMix64(state) % 3) {
-        case 0:
-          json[pos] = c;
-          break;
-        case 1:
-          json.insert(pos, 1, c);
-          break;
-        default:
-          json.erase(pos, 1 + SplitMix64(state) % 8);
-          break;
-      }
-    }
-    for (ParseFn parse : parsers) {
-      const absl::Status status = parse(json);
-      if (status.ok()) {
-        ++ok;
-      } else {
-        EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << json;
-      }
-    }
-  }
+  const int ok = testing_util::ParseMutations(
+      inputs, parsers, /*seed=*/20260527,
+      absl::string_view(kAlphabet, sizeof(kAlphabet) - 1));
   EXPECT_GT(ok, 0);  // some mutations stay valid (e.g. inside a URL)
 }
 
