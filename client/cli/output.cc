@@ -195,15 +195,18 @@ std::string DownloadUrlTable(const v1::DownloadUrl& url) {
 
 std::string AccountTable(const v1::Account& account) {
   Rows rows;
-  const v1::User& user = account.user();
-  rows.emplace_back("user.id", Cell(user.id()));
-  rows.emplace_back("user.email", Cell(user.email()));
-  rows.emplace_back("user.plan_name",
-                    user.has_plan_name() ? Cell(user.plan_name()) : "-");
-  rows.emplace_back("user.api_credits_balance",
-                    Credits(user.api_credits_balance()));
-  rows.emplace_back("user.web_credits_balance",
-                    Credits(user.web_credits_balance()));
+  // A provider without a user endpoint (Tripo) leaves the user unset.
+  if (account.has_user()) {
+    const v1::User& user = account.user();
+    rows.emplace_back("user.id", Cell(user.id()));
+    rows.emplace_back("user.email", Cell(user.email()));
+    rows.emplace_back("user.plan_name",
+                      user.has_plan_name() ? Cell(user.plan_name()) : "-");
+    rows.emplace_back("user.api_credits_balance",
+                      Credits(user.api_credits_balance()));
+    rows.emplace_back("user.web_credits_balance",
+                      Credits(user.web_credits_balance()));
+  }
   rows.emplace_back("balance.balance", Credits(account.balance().balance()));
   rows.emplace_back("balance.frozen", Credits(account.balance().frozen()));
   return KeyValues(rows);

@@ -540,6 +540,19 @@ TEST_F(CliTest, AccountTableAndJson) {
   EXPECT_TRUE(doc["user"].HasMember("api_credits_balance"));
 }
 
+TEST_F(CliTest, AccountWithoutAUserShowsTheBalance) {
+  // A provider without a user endpoint (Tripo) has only a balance.
+  v1::Account account;
+  account.mutable_balance()->set_balance(860);
+  account.mutable_balance()->set_frozen(140);
+  service().AddGetAccount(Ok(account));
+  Result r = Run({"account"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "balance.balance  860 credits\n"
+            "balance.frozen   140 credits\n");
+}
+
 TEST_F(CliTest, ModelsOnePage) {
   v1::ListOwnModelsResponse page;
   v1::OwnModel* m = page.add_models();
