@@ -91,6 +91,35 @@ absl::StatusOr<std::string> FinishedAssetUrl(
   return url;
 }
 
+ProviderStub::Callback<v1::Task> DownloadUrlOf(
+    absl::StatusOr<std::string> (*pick)(const v1::Task&),
+    ProviderStub::Callback<v1::DownloadUrl> done) {
+  return [pick, done = std::move(done)](absl::StatusOr<v1::Task> task) mutable {
+    if (!task.ok()) return done(std::move(task).status());
+    absl::StatusOr<std::string> url =
+        FinishedAssetUrl("GetDownloadUrl", *task, pick);
+    if (!url.ok()) return done(std::move(url).status());
+    v1::DownloadUrl out;
+    out.set_download_url(*std::move(url));
+    out.set_kind("model");
+    if (task->output().has_preview_url()) {
+      out.set_preview_url(task->output().preview_url());
+    }
+    done(std::move(out));
+  };
+}
+
+ProviderStub::Callback<v1::Task> AssetUrlOf(
+    absl::string_view operation,
+    absl::StatusOr<std::string> (*pick)(const v1::Task&),
+    absl::AnyInvocable<void(absl::StatusOr<std::string>)> found) {
+  return [op = std::string(operation), pick,
+          found = std::move(found)](absl::StatusOr<v1::Task> task) mutable {
+    if (!task.ok()) return found(std::move(task).status());
+    found(FinishedAssetUrl(op, *task, pick));
+  };
+}
+
 bool IsUuid(absl::string_view id) {
   static constexpr size_t kGroups[] = {8, 4, 4, 4, 12};
   const std::vector<absl::string_view> parts = absl::StrSplit(id, '-');

@@ -306,6 +306,20 @@ class ProviderStub {
   virtual void Cancel(uint64_t id) = 0;
 };
 
+// DownloadUrlOf turns a fresh task read into GetDownloadUrl's answer: the
+// URL `pick` finds once the task is SUCCESS (FinishedAssetUrl), as a
+// "model" DownloadUrl with the task's preview, if any.
+ProviderStub::Callback<v1::Task> DownloadUrlOf(
+    absl::StatusOr<std::string> (*pick)(const v1::Task&),
+    ProviderStub::Callback<v1::DownloadUrl> done);
+
+// AssetUrlOf turns a fresh task read into the URL a download fetches
+// (FinishedAssetUrl), for `found`.
+ProviderStub::Callback<v1::Task> AssetUrlOf(
+    absl::string_view operation,
+    absl::StatusOr<std::string> (*pick)(const v1::Task&),
+    absl::AnyInvocable<void(absl::StatusOr<std::string>)> found);
+
 }  // namespace triverse::upstream
 
 #endif  // TRIVERSE_SERVER_UPSTREAM_PROVIDER_STUB_H_

@@ -158,18 +158,8 @@ uint64_t RestSirayStub::QuotePrice(const v1::QuotePriceRequest& /*request*/,
 uint64_t RestSirayStub::GetDownloadUrl(absl::string_view task_id,
                                        CallOptions options,
                                        Callback<v1::DownloadUrl> done) {
-  return ReadTask(
-      "GetDownloadUrl", task_id, options,
-      [done = std::move(done)](absl::StatusOr<v1::Task> task) mutable {
-        if (!task.ok()) return done(std::move(task).status());
-        absl::StatusOr<std::string> url =
-            FinishedAssetUrl("GetDownloadUrl", *task, &SirayOutputUrl);
-        if (!url.ok()) return done(std::move(url).status());
-        v1::DownloadUrl out;
-        out.set_download_url(*std::move(url));
-        out.set_kind("model");
-        done(std::move(out));
-      });
+  return ReadTask("GetDownloadUrl", task_id, options,
+                  DownloadUrlOf(&SirayOutputUrl, std::move(done)));
 }
 
 uint64_t RestSirayStub::ListOwnModels(int64_t /*page*/, int64_t /*size*/,
@@ -207,10 +197,7 @@ uint64_t RestSirayStub::DownloadAsset(
        options](RestTransport::UrlCallback found) {
         return ReadTask(
             kDownloadOp, id, options,
-            [found = std::move(found)](absl::StatusOr<v1::Task> task) mutable {
-              if (!task.ok()) return found(std::move(task).status());
-              found(FinishedAssetUrl(kDownloadOp, *task, &SirayOutputUrl));
-            });
+            AssetUrlOf(kDownloadOp, &SirayOutputUrl, std::move(found)));
       },
       options, kMaxRedirects,
       [this](absl::string_view op, const http::HttpResponse& response,

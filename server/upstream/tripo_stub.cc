@@ -167,21 +167,8 @@ uint64_t RestTripoStub::GetDownloadUrl(absl::string_view task_id,
                                        CallOptions options,
                                        Callback<v1::DownloadUrl> done) {
   // A fresh read every time: the URLs expire five minutes after it.
-  return ReadTask(
-      "GetDownloadUrl", task_id, options,
-      [done = std::move(done)](absl::StatusOr<v1::Task> task) mutable {
-        if (!task.ok()) return done(std::move(task).status());
-        absl::StatusOr<std::string> url = FinishedAssetUrl(
-            "GetDownloadUrl", *task, &translate::TripoModelUrl);
-        if (!url.ok()) return done(std::move(url).status());
-        v1::DownloadUrl out;
-        out.set_download_url(*std::move(url));
-        out.set_kind("model");
-        if (task->output().has_preview_url()) {
-          out.set_preview_url(task->output().preview_url());
-        }
-        done(std::move(out));
-      });
+  return ReadTask("GetDownloadUrl", task_id, options,
+                  DownloadUrlOf(&translate::TripoModelUrl, std::move(done)));
 }
 
 uint64_t RestTripoStub::ListOwnModels(int64_t /*page*/, int64_t /*size*/,
@@ -237,13 +224,9 @@ uint64_t RestTripoStub::DownloadAsset(
       [this, id = std::string(task_id),
        options](RestTransport::UrlCallback found) {
         // A fresh read every time: the URLs expire five minutes after it.
-        return ReadTask(
-            kDownloadOp, id, options,
-            [found = std::move(found)](absl::StatusOr<v1::Task> task) mutable {
-              if (!task.ok()) return found(std::move(task).status());
-              found(FinishedAssetUrl(kDownloadOp, *task,
-                                     &translate::TripoModelUrl));
-            });
+        return ReadTask(kDownloadOp, id, options,
+                        AssetUrlOf(kDownloadOp, &translate::TripoModelUrl,
+                                   std::move(found)));
       },
       options, /*max_redirects=*/3,
       [this](absl::string_view op, const http::HttpResponse& response,
