@@ -41,8 +41,9 @@ absl::Status Prefixed(absl::string_view operation, const absl::Status& status);
 
 // RestTransport sends a provider stub's requests.
 //
-// Thread-safety: immutable after construction; thread-safe. `engine` must
-// outlive it, and it must outlive every request it started.
+// Thread-safety: thread-safe (its options are immutable; the two-step
+// downloads in flight are kept under a lock). `engine` must outlive it, and
+// it must outlive every request it started.
 class RestTransport {
  public:
   struct Options {
