@@ -733,7 +733,9 @@ TEST_F(ClientTest, WatchTaskTimeout) {
   script.hold_open = true;
   service().AddWatchTask(script);
   WatchOptions options;
-  options.timeout = absl::Milliseconds(200);
+  // Long enough for the snapshot to arrive first on a loaded machine (at
+  // 200 ms the deadline sometimes came before it).
+  options.timeout = absl::Seconds(2);
   absl::StatusOr<v1::Task> task =
       MakeClient().WatchTask(kUuid, nullptr, options);
   EXPECT_EQ(task.status().code(), absl::StatusCode::kDeadlineExceeded);
